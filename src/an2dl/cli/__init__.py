@@ -1,0 +1,1 @@
+"""The ``an2dl`` command line (DESIGN §9)."""

@@ -1,0 +1,1 @@
+"""Dataset builders; each module registers its datasets on import."""

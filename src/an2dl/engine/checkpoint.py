@@ -1,0 +1,289 @@
+"""Pickle-free, atomic checkpoints (DESIGN §6–§7).
+
+A checkpoint is a directory ``checkpoints/<step>/`` holding
+
+* ``model.safetensors`` — the task's ``state_dict`` (every model it owns);
+* ``optimizer.safetensors`` — the tensors of every optimizer and scheduler state;
+* ``state.safetensors`` — the other tensors (generator states, callback and metric states);
+* ``state.json`` — everything else (counters, resolved config, callback state),
+  with the SHA-256 of the three tensor files, written last.
+
+Nested Python states are split into a JSON tree and a flat ``{key: tensor}``
+table (:func:`split_tensors` / :func:`join_tensors`), so nothing is ever
+unpickled.  A checkpoint is written into a temporary directory, every file is
+fsynced, the directory is renamed into place and only then is
+``checkpoints/LATEST`` replaced (write + fsync + rename).  A process killed at
+any instant therefore leaves the previous checkpoint and ``LATEST`` intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError
+
+__all__ = [
+    "split_tensors",
+    "join_tensors",
+    "atomic_write_text",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "CheckpointData",
+    "TENSOR_FILES",
+]
+
+FORMAT = "an2dl-checkpoint"
+VERSION = 1
+TENSOR_FILES = ("model.safetensors", "optimizer.safetensors", "state.safetensors")
+_TENSOR_TAG = "__tensor__"
+
+
+# ---------------------------------------------------------------- tree <-> tensors
+def split_tensors(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested structure into a JSON-compatible tree and its tensors.
+
+    Every tensor leaf is replaced by ``{"__tensor__": key}`` and stored under
+    ``key`` (its path, dot-joined) in the returned table.  Tuples become lists;
+    dict keys must be strings or integers (integers are kept by tagging).
+
+    Raises:
+        TypeError: for a leaf that is neither JSON-compatible nor a tensor.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(x: Any, path: str) -> Any:
+        if isinstance(x, torch.Tensor):
+            tensors[path] = x.detach().cpu().clone().contiguous()
+            return {_TENSOR_TAG: path}
+        if isinstance(x, Mapping):
+            out = {}
+            for k, v in x.items():
+                if isinstance(k, bool) or not isinstance(k, (str, int)):
+                    raise TypeError(f"state key {k!r} at {path or '<root>'!r} must be a str or int")
+                sk = k if isinstance(k, str) else f"__int__{k}"
+                out[sk] = walk(v, f"{path}.{k}" if path else str(k))
+            return out
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(x)]
+        if x is None or isinstance(x, (bool, int, str)):
+            return x
+        if isinstance(x, float):
+            return x
+        if hasattr(x, "item") and callable(x.item):  # NumPy scalars
+            return x.item()
+        raise TypeError(f"cannot store {type(x).__name__} at {path or '<root>'!r} in a checkpoint")
+
+    return walk(obj, prefix), tensors
+
+
+def join_tensors(tree: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`split_tensors`."""
+    if isinstance(tree, dict):
+        if set(tree) == {_TENSOR_TAG}:
+            key = tree[_TENSOR_TAG]
+            if key not in tensors:
+                raise CheckpointError(f"checkpoint is missing tensor {key!r}")
+            return tensors[key]
+        return {
+            (int(k[7:]) if k.startswith("__int__") else k): join_tensors(v, tensors) for k, v in tree.items()
+        }
+    if isinstance(tree, list):
+        return [join_tensors(v, tensors) for v in tree]
+    return tree
+
+
+def _json_dumps(obj: Any) -> str:
+    def default(x: Any) -> Any:
+        raise TypeError(f"{type(x).__name__} is not JSON serialisable")
+
+    return json.dumps(obj, indent=1, default=default, allow_nan=True)
+
+
+# ---------------------------------------------------------------- atomic files
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # not supported on this platform
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fault(point: str) -> None:
+    """Fault injection for the crash tests: ``AN2DL_FAULT=point`` kills the process here."""
+    if os.environ.get("AN2DL_FAULT") == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- checkpoints
+def step_dirname(step: int) -> str:
+    return f"{step:09d}"
+
+
+@dataclass
+class CheckpointData:
+    """A loaded checkpoint: the model tensors, the other tensors and the JSON state."""
+
+    path: Path
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, torch.Tensor]
+    tensors: dict[str, torch.Tensor]
+    state: dict[str, Any]
+
+
+def save_checkpoint(
+    directory: str | Path,
+    step: int,
+    *,
+    model: Mapping[str, torch.Tensor],
+    optimizer: Mapping[str, torch.Tensor],
+    tensors: Mapping[str, torch.Tensor],
+    state: Mapping[str, Any],
+    update_latest: bool = True,
+) -> Path:
+    """Write a checkpoint atomically into ``directory/<step>`` and point ``LATEST`` at it.
+
+    Returns:
+        The final checkpoint directory.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / step_dirname(step)
+    tmp = directory / f".tmp-{step_dirname(step)}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    hashes = {}
+    for name, table in zip(TENSOR_FILES, (model, optimizer, tensors)):
+        path = tmp / name
+        save_file({k: v.detach().cpu().contiguous() for k, v in table.items()}, str(path))
+        _fsync_file(path)
+        hashes[name] = _sha256(path)
+        _fault(f"checkpoint-write:{name}")
+    doc = {"format": FORMAT, "version": VERSION, "step": step, "files": hashes, **state}
+    with open(tmp / "state.json", "w", encoding="utf-8") as f:
+        f.write(_json_dumps(doc))
+        f.flush()
+        os.fsync(f.fileno())
+    _fsync_dir(tmp)
+    _fault("checkpoint-write:before-rename")
+    if final.exists():  # same step saved again (e.g. at the end of fit): replace the old copy
+        old = directory / f".old-{step_dirname(step)}-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(directory)
+    if update_latest:
+        atomic_write_text(directory / "LATEST", final.name + "\n")
+    return final
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Complete checkpoint directories (those with a ``state.json``), oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.isdigit() and (p / "state.json").is_file())
+
+
+def latest_checkpoint(directory: str | Path) -> Path:
+    """The checkpoint named by ``directory/LATEST``.
+
+    Raises:
+        CheckpointError: when there is no checkpoint or ``LATEST`` names a missing one.
+    """
+    directory = Path(directory)
+    pointer = directory / "LATEST"
+    if pointer.is_file():
+        target = directory / pointer.read_text(encoding="utf-8").strip()
+        if (target / "state.json").is_file():
+            return target
+        raise CheckpointError(f"{pointer} names {target.name!r}, which is missing or incomplete")
+    found = list_checkpoints(directory)
+    if not found:
+        raise CheckpointError(f"no checkpoint in {directory} (expected {directory / 'LATEST'})")
+    return found[-1]
+
+
+def load_checkpoint(path: str | Path) -> CheckpointData:
+    """Read and verify a checkpoint directory (or a run/checkpoints directory: its ``LATEST``).
+
+    Raises:
+        CheckpointError: missing files, checksum mismatch or unreadable content.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
+    if not (path / "state.json").is_file():
+        path = latest_checkpoint(path)
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path / 'state.json'} is unreadable: {e}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path / 'state.json'} is not an an2dl checkpoint")
+    tables = []
+    for name in TENSOR_FILES:
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"checkpoint {path} lacks {name}")
+        expected = state.get("files", {}).get(name)
+        if expected is not None and _sha256(file) != expected:
+            raise CheckpointError(f"{file} is corrupt (SHA-256 differs from the one recorded in state.json)")
+        try:
+            tables.append(load_file(str(file)))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{file} is unreadable: {e}") from None
+    return CheckpointData(path=path, model=tables[0], optimizer=tables[1], tensors=tables[2], state=state)
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """Helper for JSON: keep finite floats, map NaN/inf to None."""
+    return None if x is None or not math.isfinite(x) else x

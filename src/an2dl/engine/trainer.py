@@ -1,0 +1,702 @@
+"""The training loop (DESIGN §5–§6).
+
+The loop is short on purpose: it moves batches, calls the task's steps, steps
+the optimisers and fires named events; everything else — checkpoints, early
+stopping, schedules, clipping, logging, progress — is a callback.  Devices,
+precision and multi-process strategies come from Lightning Fabric.
+
+Events, in order, for one epoch::
+
+    on_epoch_start
+      for each batch: on_batch_start -> training_step -> backward -> on_after_backward
+                      -> [on_before_optimizer_step -> optimizer.step]   (every `accumulate_grad_batches`)
+                      -> [validation -> on_validation_end]              (every `val_every_n_steps`)
+                      -> on_batch_end
+    [validation -> on_validation_end]                                   (every `val_every_n_epochs`)
+    on_epoch_end
+
+Exact resume: before every training batch the global generators are reseeded
+from ``(seed, epoch, batch index, rank)`` and the epoch's order is a function of
+``(seed, epoch)``; a checkpoint stores the counters, optimiser, scheduler,
+callback and metric states, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.core import collate
+from ..errors import CheckpointError, ConfigError
+from . import checkpoint as ckpt
+from .callbacks.base import Callback
+from .optim import OptimizerSpec, build_optimizer, build_scheduler
+from .rng import derive_seed, get_rng_state, seed_step, set_rng_state
+from .sampling import EpochBatchSampler, ShardedBatchSampler
+from .task import MetricLog, StepContext, Task
+
+__all__ = ["Trainer"]
+
+
+def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"Trainer {name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}")
+
+
+class Trainer:
+    """Fits, evaluates and applies a :class:`~an2dl.engine.Task`.
+
+    Args:
+        max_epochs: epochs to train (``None``: bounded by ``max_steps`` only).
+        max_steps: optimiser steps to train (``None``: bounded by ``max_epochs``).
+        batch_size: global mini-batch size (all processes together). The notes'
+            batch gradient descent is ``batch_size = len(train)``, stochastic
+            gradient descent ``batch_size = 1``.
+        eval_batch_size: batch size for validation, test and prediction
+            (default: ``2 * batch_size``).
+        shuffle: draw a new seeded order every epoch.
+        drop_last: drop the final incomplete training batch.
+        accumulate_grad_batches: micro-batches whose gradients are summed
+            before each optimiser step.
+        val_every_n_epochs: validate after every n-th epoch (``None``: never).
+        val_every_n_steps: also validate every n optimiser steps.
+        seed: the seed every random draw of the run derives from.
+        run_dir: directory for checkpoints and logs (``None``: keep nothing on disk).
+        callbacks: extra callbacks; defaults are added for what they do not cover.
+        accelerator, devices, strategy, precision: passed to Lightning Fabric
+            (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``).
+        num_workers: DataLoader worker processes.
+        progress: show a progress bar (``None``: only when stderr is a terminal).
+        checkpoint: add a default ``Checkpoint`` callback (every epoch, keep the
+            last) when ``run_dir`` is set and none is given.
+        config: the resolved run configuration, stored in ``run_dir/config.json``
+            and compared on resume.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_epochs: int | None = 10,
+        max_steps: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        accumulate_grad_batches: int = 1,
+        val_every_n_epochs: int | None = 1,
+        val_every_n_steps: int | None = None,
+        seed: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        strategy: str = "auto",
+        precision: str = "32-true",
+        num_workers: int = 0,
+        progress: bool | None = None,
+        checkpoint: bool = True,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        if max_epochs is None and max_steps is None:
+            raise ConfigError("Trainer needs max_epochs or max_steps; got neither")
+        _positive_int("max_epochs", max_epochs, allow_none=True)
+        _positive_int("max_steps", max_steps, allow_none=True)
+        _positive_int("batch_size", batch_size)
+        _positive_int("eval_batch_size", eval_batch_size, allow_none=True)
+        _positive_int("accumulate_grad_batches", accumulate_grad_batches)
+        _positive_int("val_every_n_epochs", val_every_n_epochs, allow_none=True)
+        _positive_int("val_every_n_steps", val_every_n_steps, allow_none=True)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError(f"Trainer seed must be a non-negative integer; got {seed!r}")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ConfigError(f"Trainer num_workers must be an integer >= 0; got {num_workers!r}")
+        for cb in callbacks or ():
+            if not isinstance(cb, Callback):
+                raise ConfigError(f"Trainer callbacks must be Callback instances; got {type(cb).__name__}")
+        self.max_epochs, self.max_steps = max_epochs, max_steps
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or 2 * batch_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.val_every_n_epochs, self.val_every_n_steps = val_every_n_epochs, val_every_n_steps
+        self.seed = seed
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.accelerator, self.devices, self.strategy, self.precision = accelerator, devices, strategy, precision
+        self.num_workers = num_workers
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.config = config or {}
+        self.callbacks: list[Callback] = list(callbacks or [])
+
+        self.fabric: Any = None
+        self._reset_progress()
+
+    # ------------------------------------------------------------------ public state
+    def _reset_progress(self) -> None:
+        self.epoch = 0  # current epoch (0-based)
+        self.batch_in_epoch = 0  # batches of the current epoch already consumed
+        self.global_step = 0  # optimiser steps done
+        self.num_batches = 0  # training batches per epoch
+        self.should_stop = False  # set by callbacks to end fit after the current batch
+        self.stop_reason: str | None = None
+        self.is_last_batch = False
+        self.metrics: dict[str, float] = {}  # latest value of every epoch-level metric
+        self.history: list[dict[str, Any]] = []  # one row per validation/epoch end
+        self.eval_artifacts: dict[str, torch.Tensor] = {}  # non-scalar metric results, e.g. confusion matrices
+        self.last_loss: torch.Tensor | None = None
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.schedulers: list[Any] = []
+        self.task: Task | None = None
+        self._module: Any = None
+        self._train_log = MetricLog()
+        self._stepped = False
+        self._epoch_ending = False
+        self._fitting = False
+
+    @property
+    def rank(self) -> int:
+        return self.fabric.global_rank if self.fabric is not None else 0
+
+    @property
+    def world_size(self) -> int:
+        return self.fabric.world_size if self.fabric is not None else 1
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.fabric.device if self.fabric is not None else torch.device("cpu")
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.run_dir / "checkpoints" if self.run_dir is not None else None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that determine the result of ``fit`` (stored in ``config.json``)."""
+        return {
+            "max_epochs": self.max_epochs,
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "eval_batch_size": self.eval_batch_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "accumulate_grad_batches": self.accumulate_grad_batches,
+            "val_every_n_epochs": self.val_every_n_epochs,
+            "val_every_n_steps": self.val_every_n_steps,
+            "seed": self.seed,
+            "precision": self.precision,
+        }
+
+    # ------------------------------------------------------------------ set-up
+    def _ensure_fabric(self) -> None:
+        if self.fabric is not None:
+            return
+        from lightning_fabric import Fabric
+
+        self.fabric = Fabric(
+            accelerator=self.accelerator, devices=self.devices, strategy=self.strategy, precision=self.precision
+        )
+        self.fabric.launch()
+
+    def _default_callbacks(self) -> list[Callback]:
+        from .callbacks import Checkpoint, LRSchedule, MetricsLogger, ProgressBar, TerminateOnNaN, Timer
+
+        have = {type(cb) for cb in self.callbacks}
+        extra: list[Callback] = []
+        if not any(isinstance(cb, ProgressBar) for cb in self.callbacks):
+            extra.append(ProgressBar(enable=self.progress))
+        if TerminateOnNaN not in have:
+            extra.append(TerminateOnNaN())
+        if Timer not in have:
+            extra.append(Timer())
+        if LRSchedule not in have and any(s is not None for s in self.schedulers):
+            extra.append(LRSchedule())
+        if self.run_dir is not None:
+            if MetricsLogger not in have:
+                extra.append(MetricsLogger())
+            if self.checkpoint and not any(isinstance(cb, Checkpoint) for cb in self.callbacks):
+                extra.append(Checkpoint())
+        return extra
+
+    def _setup(self, task: Task, train: Dataset) -> None:
+        if not isinstance(task, Task):
+            raise ConfigError(f"fit needs an an2dl Task; got {type(task).__name__} (wrap your model in a Task)")
+        _check_dataset(train, "train")
+        self._ensure_fabric()
+        self._reset_progress()
+        self.task = task
+        self._module = self.fabric.setup_module(task)
+        for name in ("training_step", "validation_step", "test_step", "predict_step"):
+            self._module.mark_forward_method(name)
+        sampler = self._train_sampler(len(train), epoch=0, start=0)
+        self.num_batches = sampler.num_batches
+        if self.num_batches == 0:
+            raise ConfigError(
+                f"the training set ({len(train)} samples) gives no batch of batch_size={self.batch_size}"
+                f"{' with drop_last=True' if self.drop_last else ''}"
+            )
+        steps_per_epoch = -(-self.num_batches // self.accumulate_grad_batches)
+        total = self.max_steps or steps_per_epoch * (self.max_epochs or 1)
+        if self.max_steps and self.max_epochs:
+            total = min(self.max_steps, steps_per_epoch * self.max_epochs)
+        self.optimizers, self.schedulers = [], []
+        for item in task.configure_optimizers():
+            if isinstance(item, OptimizerSpec):
+                opt = build_optimizer(task, item)
+                sched = build_scheduler(opt, item.schedule, total_steps=total, steps_per_epoch=steps_per_epoch)
+            elif isinstance(item, torch.optim.Optimizer):
+                opt, sched = item, None
+            else:
+                raise ConfigError(
+                    f"configure_optimizers must return OptimizerSpec or torch.optim.Optimizer items; got {type(item).__name__}"
+                )
+            self.optimizers.append(opt)
+            self.schedulers.append(sched)
+        if task.automatic_optimization and len(self.optimizers) != 1:
+            raise ConfigError(
+                f"automatic optimisation needs exactly one optimizer; {type(task).__name__} configures "
+                f"{len(self.optimizers)} (set automatic_optimization = False and step them with ctx.step)"
+            )
+        if not task.automatic_optimization and self.accumulate_grad_batches != 1:
+            raise ConfigError("accumulate_grad_batches applies to automatic optimisation only; set it to 1")
+        self.optimizers = list(self.fabric.setup_optimizers(*self.optimizers)) if len(self.optimizers) > 1 else [
+            self.fabric.setup_optimizers(self.optimizers[0])
+        ]
+        self._active_callbacks = sorted(self.callbacks + self._default_callbacks(), key=lambda cb: cb.order)
+        self._train_ctx = StepContext(self, "train", self._train_log)
+
+    def _train_sampler(self, n: int, *, epoch: int, start: int) -> EpochBatchSampler:
+        return EpochBatchSampler(
+            n,
+            self.batch_size,
+            shuffle=self.shuffle,
+            drop_last=self.drop_last,
+            seed=self.seed,
+            epoch=epoch,
+            rank=self.rank,
+            world_size=self.world_size,
+            start_batch=start,
+        )
+
+    def _loader(self, dataset: Dataset, batch_sampler: Any, *keys: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_sampler=batch_sampler,
+            collate_fn=getattr(dataset, "collate_fn", None) or collate,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(derive_seed(self.seed, "loader", *keys)),
+        )
+
+    def _to_device(self, batch: Any) -> Any:
+        return batch if self.device.type == "cpu" else self.fabric.to_device(batch)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self._active_callbacks:
+            getattr(cb, hook)(self, self.task, *args)
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        task: Task,
+        train: Dataset,
+        val: Dataset | None = None,
+        *,
+        ckpt_path: str | os.PathLike | None = None,
+    ) -> dict[str, float]:
+        """Train ``task`` on ``train``, validating on ``val``.
+
+        Args:
+            ckpt_path: a checkpoint directory, a run directory or ``"last"``
+                (this trainer's latest checkpoint) to resume from.
+
+        Returns:
+            The latest value of every epoch-level metric (``train/loss``, ``val/...``).
+        """
+        self._setup(task, train)
+        if val is not None:
+            _check_dataset(val, "val")
+        self._train_data, self._val_data = train, val
+        resuming = ckpt_path is not None
+        if resuming:
+            path = self.checkpoint_dir if str(ckpt_path) == "last" else Path(ckpt_path)  # type: ignore[arg-type]
+            if path is None:
+                raise ConfigError('ckpt_path="last" needs a run_dir')
+            data = ckpt.load_checkpoint(path)
+            self._check_config(data.state.get("config"))
+        elif self.run_dir is not None and self.is_global_zero:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write_text(self.run_dir / "config.json", json.dumps(self._config_doc(), indent=2) + "\n")
+        self._fitting = True
+        self._call("on_fit_start")
+        if resuming:
+            self._restore(data)
+        try:
+            while not self._done():
+                self._train_epoch()
+        except BaseException as exc:
+            self._call("on_exception", exc)
+            raise
+        finally:
+            self._fitting = False
+        self._call("on_fit_end")
+        return dict(self.metrics)
+
+    def resume(self, task: Task, train: Dataset, val: Dataset | None = None) -> dict[str, float]:
+        """Continue the run in ``run_dir`` from its latest checkpoint (see :meth:`fit`)."""
+        if self.run_dir is None:
+            raise ConfigError("resume needs the Trainer's run_dir")
+        return self.fit(task, train, val, ckpt_path="last")
+
+    def _done(self) -> bool:
+        if self.should_stop:
+            return True
+        if self.max_steps is not None and self.global_step >= self.max_steps:
+            return True
+        return self.max_epochs is not None and self.epoch >= self.max_epochs
+
+    def _train_epoch(self) -> None:
+        task, train = self.task, self._train_data
+        assert task is not None
+        start = self.batch_in_epoch
+        if start == 0:
+            self._train_log.reset()
+            self._call("on_epoch_start")
+        sampler = self._train_sampler(len(train), epoch=self.epoch, start=start)
+        loader = self._loader(train, sampler, self.epoch, start)
+        task.train()
+        ctx = self._train_ctx
+        for batch in loader:
+            b = self.batch_in_epoch
+            self.is_last_batch = b == self.num_batches - 1
+            self._stepped = False
+            seed_step(self.seed, "train", self.epoch, b, self.rank)
+            batch = self._to_device(batch)
+            ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
+            self._call("on_batch_start", batch, b)
+            if task.automatic_optimization:
+                outputs = self._automatic_step(batch, ctx, sampler.loss_scale(b))
+            else:
+                outputs = self._module.training_step(batch, ctx)
+                self.global_step += 1
+                self._stepped = True
+            self.batch_in_epoch += 1
+            if self._stepped and self.val_every_n_steps and self.global_step % self.val_every_n_steps == 0:
+                self._validate()
+            self._call("on_batch_end", outputs, batch, b)
+            if self._done():
+                break
+        if self.batch_in_epoch >= self.num_batches:
+            self._end_epoch()
+
+    def _automatic_step(self, batch: Any, ctx: StepContext, scale: float) -> Any:
+        b, acc = self.batch_in_epoch, self.accumulate_grad_batches
+        window_start = b - b % acc
+        window = min(acc, self.num_batches - window_start)
+        boundary = b + 1 == window_start + window
+        sync_ctx = (
+            self.fabric.no_backward_sync(self._module, enabled=not boundary)
+            if self.world_size > 1 and acc > 1
+            else _nullcontext
+        )
+        with sync_ctx:
+            outputs = self._module.training_step(batch, ctx)
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                raise ConfigError(
+                    f"{type(self.task).__name__}.training_step must return a scalar loss tensor or a dict with "
+                    f"'loss'; got {type(loss).__name__}{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}"
+                )
+            self.last_loss = loss.detach()
+            factor = scale / window
+            self.fabric.backward(loss * factor if factor != 1.0 else loss)
+        self._call("on_after_backward")
+        if boundary:
+            opt = self.optimizers[0]
+            self._call("on_before_optimizer_step", opt)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            self.global_step += 1
+            self._stepped = True
+        return outputs
+
+    # manual optimisation, reached through StepContext
+    def _manual_backward(self, loss: torch.Tensor) -> None:
+        if not self._fitting:
+            raise ConfigError("ctx.backward is only available while fitting")
+        self.last_loss = loss.detach()
+        self.fabric.backward(loss)
+        self._call("on_after_backward")
+
+    def _manual_step(self, optimizer: torch.optim.Optimizer, *, zero_grad: bool) -> None:
+        if not self._fitting:
+            raise ConfigError("ctx.step is only available while fitting")
+        self._call("on_before_optimizer_step", optimizer)
+        optimizer.step()
+        if zero_grad:
+            optimizer.zero_grad(set_to_none=True)
+
+    def _end_epoch(self) -> None:
+        reduce = self._all_reduce_sum if self.world_size > 1 else None
+        epoch_metrics = self._train_log.compute("train", reduce)
+        self._train_log.reset()
+        self.metrics.update(epoch_metrics)
+        if self._val_data is not None and self.val_every_n_epochs and (self.epoch + 1) % self.val_every_n_epochs == 0:
+            epoch_metrics.update(self._validate(record=False))
+        self.history.append({"epoch": self.epoch, "step": self.global_step, **epoch_metrics})
+        self._epoch_ending = True
+        try:
+            self._call("on_epoch_end", epoch_metrics)
+        finally:
+            self._epoch_ending = False
+        self.epoch += 1
+        self.batch_in_epoch = 0
+
+    def _validate(self, *, record: bool = True) -> dict[str, float]:
+        assert self.task is not None
+        if self._val_data is None:
+            return {}
+        metrics = self._evaluate_loop(self._val_data, "val")
+        self.metrics.update(metrics)
+        if record:  # step-level validation gets its own history row
+            self.history.append({"epoch": self.epoch, "step": self.global_step, **metrics})
+        self._call("on_validation_end", metrics)
+        return metrics
+
+    def _all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        return self.fabric.all_reduce(t.to(self.device), reduce_op="sum").cpu()
+
+    def _evaluate_loop(self, dataset: Dataset, split: str) -> dict[str, float]:
+        task = self.task
+        assert task is not None
+        log = MetricLog()
+        ctx = StepContext(self, split, log)
+        was_training = task.training
+        task.eval()
+        sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
+        step = self._module.validation_step if split == "val" else self._module.test_step
+        seed_step(self.seed, split, self.global_step, self.rank)
+        try:
+            with torch.no_grad():
+                for b, batch in enumerate(self._loader(dataset, sampler, split)):
+                    batch = self._to_device(batch)
+                    ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
+                    step(batch, ctx)
+            metrics = log.compute(split, self._all_reduce_sum if self.world_size > 1 else None)
+            self.eval_artifacts.update(log.artifacts)
+            return metrics
+        finally:
+            log.reset()
+            task.train(was_training)
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def _setup_eval(self, task: Task, dataset: Dataset, split: str) -> None:
+        if not isinstance(task, Task):
+            raise ConfigError(f"expected an an2dl Task; got {type(task).__name__}")
+        _check_dataset(dataset, split)
+        self._ensure_fabric()
+        if self.task is not task:
+            self.task = task
+            self._module = self.fabric.setup_module(task)
+            for name in ("validation_step", "test_step", "predict_step"):
+                self._module.mark_forward_method(name)
+            self._active_callbacks = []
+
+    def evaluate(self, task: Task, dataset: Dataset, *, split: str = "test") -> dict[str, float]:
+        """Metrics of ``task`` on ``dataset``, named ``split/name`` (``test/accuracy``, ...)."""
+        self._setup_eval(task, dataset, split)
+        return self._evaluate_loop(dataset, split)
+
+    def predict(self, task: Task, dataset: Dataset) -> Any:
+        """Outputs of ``task.predict_step`` over ``dataset``, concatenated along dim 0 when tensors."""
+        self._setup_eval(task, dataset, "predict")
+        ctx = StepContext(self, "predict", MetricLog())
+        sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
+        was_training = task.training
+        task.eval()
+        outs = []
+        try:
+            with torch.no_grad():
+                for b, batch in enumerate(self._loader(dataset, sampler, "predict")):
+                    batch = self._to_device(batch)
+                    ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
+                    outs.append(self._module.predict_step(batch, ctx))
+        finally:
+            task.train(was_training)
+        if outs and all(isinstance(o, torch.Tensor) for o in outs):
+            return torch.cat(outs)
+        return outs
+
+    # ------------------------------------------------------------------ checkpoints
+    def _config_doc(self) -> dict[str, Any]:
+        return {"trainer": self.settings(), "config": self.config}
+
+    def _check_config(self, saved: dict[str, Any] | None) -> None:
+        current = json.loads(json.dumps(self._config_doc()))
+        if saved is None or saved == current:
+            return
+        diffs = _diff(saved, current)
+        shown = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, a, b in diffs[:5])
+        raise CheckpointError(
+            f"cannot resume: the configuration differs from the checkpoint's ({shown}); "
+            "resume with the run's own configuration or start a new run"
+        )
+
+    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+        """The full training state as (model, optimizer, other tensors, JSON state)."""
+        assert self.task is not None
+        epoch, batch = (self.epoch + 1, 0) if self._epoch_ending else (self.epoch, self.batch_in_epoch)
+        optim_tree, optim_tensors = ckpt.split_tensors(
+            {
+                "optimizers": [o.state_dict() for o in self.optimizers],
+                "schedulers": [s.state_dict() if s is not None else None for s in self.schedulers],
+            }
+        )
+        metric_states = {}
+        for name, m in self.task.named_modules():
+            if hasattr(m, "metric_state") and hasattr(m, "compute"):
+                metric_states[name] = {"state": dict(m.metric_state), "updates": int(getattr(m, "_update_count", 0))}
+        registered = {k: _module_path(self.task, m) for k, m in self._train_log.metrics.items()}
+        extra_tree, extra_tensors = ckpt.split_tensors(
+            {
+                "rng": get_rng_state(),
+                "callbacks": {cb.state_key: cb.state_dict() for cb in self._active_callbacks},
+                "train_log": self._train_log.state_dict(),
+                "metric_states": metric_states,
+            }
+        )
+        state = {
+            "trainer": {
+                "epoch": epoch,
+                "batch_in_epoch": batch,
+                "global_step": self.global_step,
+                "num_batches": self.num_batches,
+                "world_size": self.world_size,
+                "metrics": self.metrics,
+                "history": self.history,
+                "registered_metrics": registered,
+            },
+            "config": json.loads(json.dumps(self._config_doc())),
+            "optim": optim_tree,
+            "extra": extra_tree,
+        }
+        model = {k: v for k, v in self.task.state_dict().items()}
+        return model, optim_tensors, extra_tensors, state
+
+    def save_checkpoint(self, directory: str | os.PathLike | None = None, *, update_latest: bool = True) -> Path | None:
+        """Write a checkpoint of the current state (only on the global-zero process).
+
+        Returns:
+            The checkpoint directory (``None`` on other processes).
+        """
+        directory = Path(directory) if directory is not None else self.checkpoint_dir
+        if directory is None:
+            raise ConfigError("save_checkpoint needs a directory or the Trainer's run_dir")
+        model, optim, extra, state = self.checkpoint_state()
+        path = None
+        if self.is_global_zero:
+            path = ckpt.save_checkpoint(
+                directory,
+                self.global_step,
+                model=model,
+                optimizer=optim,
+                tensors=extra,
+                state=state,
+                update_latest=update_latest,
+            )
+        if self.world_size > 1:
+            self.fabric.barrier()
+        return path
+
+    def _restore(self, data: ckpt.CheckpointData) -> None:
+        task = self.task
+        assert task is not None
+        st = data.state["trainer"]
+        if st["num_batches"] != self.num_batches:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint has {st['num_batches']} batches per epoch, this data gives "
+                f"{self.num_batches} (was the dataset or batch size changed?)"
+            )
+        try:
+            task.load_state_dict(data.model, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"checkpoint {data.path} does not fit this task: {str(e).splitlines()[0]}") from None
+        optim = ckpt.join_tensors(data.state["optim"], data.optimizer)
+        if len(optim["optimizers"]) != len(self.optimizers):
+            raise CheckpointError(
+                f"checkpoint has {len(optim['optimizers'])} optimizers, the task configures {len(self.optimizers)}"
+            )
+        for opt, s in zip(self.optimizers, optim["optimizers"]):
+            opt.load_state_dict(s)
+        for sched, s in zip(self.schedulers, optim["schedulers"]):
+            if sched is not None and s is not None:
+                sched.load_state_dict(s)
+        extra = ckpt.join_tensors(data.state["extra"], data.tensors)
+        set_rng_state(extra["rng"])
+        saved_cbs = extra["callbacks"]
+        for cb in self._active_callbacks:
+            if cb.state_key in saved_cbs:
+                cb.load_state_dict(saved_cbs[cb.state_key])
+        modules = dict(task.named_modules())
+        for name, ms in extra["metric_states"].items():
+            m = modules.get(name)
+            if m is None:
+                continue
+            for k, v in ms["state"].items():
+                setattr(m, k, v.to(self.device) if isinstance(v, torch.Tensor) else [t.to(self.device) for t in v])
+            m._update_count = ms["updates"]
+            m._computed = None
+        self._train_log.load_state_dict(extra["train_log"])
+        for name, path in st["registered_metrics"].items():
+            self._train_log.metrics[name] = modules[path]
+        self.epoch, self.batch_in_epoch, self.global_step = st["epoch"], st["batch_in_epoch"], st["global_step"]
+        self.metrics, self.history = dict(st["metrics"]), list(st["history"])
+
+
+class _NullContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_nullcontext = _NullContext()
+
+
+def _check_dataset(dataset: Any, split: str) -> None:
+    if isinstance(dataset, DataLoader):
+        raise ConfigError(
+            f"pass the {split} Dataset itself, not a DataLoader: the trainer builds its loaders "
+            "(batch_size, seeded order, sharding) to keep runs reproducible"
+        )
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise ConfigError(f"the {split} data must be a map-style Dataset with __len__; got {type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ConfigError(f"the {split} dataset is empty")
+
+
+def _module_path(root: nn.Module, target: nn.Module) -> str:
+    for name, m in root.named_modules():
+        if m is target:
+            return name
+    raise ConfigError("a metric logged with ctx.log must be a submodule of the task (assign it as an attribute)")
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        return out
+    return [] if a == b else [(prefix, a, b)]

@@ -1,0 +1,142 @@
+"""Exported models: ``model.safetensors`` + ``model.json``, rebuilt without pickle (DESIGN §7).
+
+``model.json`` names the registered builder and its keyword arguments, the
+preprocessing the model expects and the class names, so that::
+
+    model = an2dl.load("runs/lenet5-digits/20260101-120000")
+
+rebuilds the exact architecture through the registry and loads the weights
+strictly.  With the ``onnx`` extra, :func:`export_onnx` writes an ONNX graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .engine.checkpoint import atomic_write_text
+from .errors import CheckpointError, ConfigError
+
+__all__ = ["export", "load", "load_metadata", "export_onnx"]
+
+FORMAT = "an2dl-model"
+
+
+def export(
+    model: nn.Module,
+    directory: str | os.PathLike,
+    *,
+    class_names: list[str] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    task: str = "classification",
+) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``directory``.
+
+    Args:
+        model: a model built by :func:`an2dl.get_model` (its registry name and
+            arguments are recorded).
+        class_names: names of the output classes.
+        preprocessing: what inputs must look like, e.g. ``{"input_shape": [1, 32, 32],
+            "value_range": [0, 1], "mean": null, "std": null}``.
+        task: kind of model (``classification``, ...).
+
+    Returns:
+        The path of ``model.json``.
+    """
+    from safetensors.torch import save_file
+
+    from .models import model_spec
+
+    spec = model_spec(model)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".model.safetensors.tmp-{os.getpid()}"
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, directory / "model.safetensors")
+    meta = {
+        "format": FORMAT,
+        "version": 1,
+        "name": spec["name"],
+        "kwargs": spec["kwargs"],
+        "task": task,
+        "class_names": class_names or [],
+        "preprocessing": preprocessing or {},
+    }
+    atomic_write_text(directory / "model.json", json.dumps(meta, indent=2) + "\n")
+    return directory / "model.json"
+
+
+def _model_dir(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if p.is_file() and p.name == "model.json":
+        return p.parent
+    if (p / "model.json").is_file():
+        return p
+    if (p / "model" / "model.json").is_file():
+        return p / "model"
+    raise CheckpointError(f"no exported model at {p} (expected model.json and model.safetensors)")
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``model.json`` of an exported model (a directory, a run directory or the file)."""
+    d = _model_dir(path)
+    try:
+        meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"{d / 'model.json'} is not valid JSON: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{d / 'model.json'} is not an an2dl model description")
+    return meta
+
+
+def load(path: str | os.PathLike) -> nn.Module:
+    """Rebuild an exported model (no pickle): registry builder + strict safetensors load.
+
+    Args:
+        path: the export directory, its ``model.json``, or a run directory
+            holding ``model/``.
+
+    Returns:
+        The model in eval mode, with ``model.an2dl_meta`` holding ``model.json``.
+    """
+    from .models import get_model
+
+    d = _model_dir(path)
+    meta = load_metadata(d)
+    model = get_model(meta["name"], weights=d / "model.safetensors", **meta["kwargs"])
+    model.an2dl_meta = meta
+    return model.eval()
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor, *, opset: int = 18) -> Path:
+    """Export ``model`` to ONNX with a dynamic batch dimension.
+
+    Needs the ``onnx`` extra (``pip install an2dl[onnx]``).
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs the onnx extra: pip install 'an2dl[onnx]'") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    batch = torch.export.Dim("batch", min=1)
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example_input,),
+            str(path),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes=({0: batch},),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
+    return path

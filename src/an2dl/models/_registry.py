@@ -1,0 +1,112 @@
+"""The model registry: ``get_model(name, **kwargs)`` and ``list_models()`` (DESIGN §8).
+
+A model builder is a function registered with :func:`register_model`; it takes
+keyword-only constructor arguments and returns an ``nn.Module``.  ``get_model``
+records the name and the arguments on the model (``model.an2dl_spec``) so
+that an exported model can be rebuilt without pickle (``an2dl.load``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError
+from ..registry import Registry
+
+__all__ = ["MODELS", "register_model", "get_model", "list_models", "model_spec"]
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model", "an2dl.models")
+
+
+def register_model(name: str | None = None) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a model builder under ``name`` (default: the function's name)."""
+    return MODELS.register(name)
+
+
+def _jsonable(kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+    try:
+        return json.loads(json.dumps(kwargs))
+    except TypeError:
+        return {k: v for k, v in kwargs.items() if _is_json(v)}
+
+
+def _is_json(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
+
+
+def get_model(name: str, *, weights: str | Path | None = None, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name`` with ``kwargs``.
+
+    Args:
+        name: registry name, e.g. ``"lenet5"``.
+        weights: optional path to a ``.safetensors`` state dict, loaded strictly.
+        **kwargs: the builder's keyword arguments (``num_classes``, ``in_channels``, ...).
+
+    Raises:
+        UnknownNameError: unknown ``name`` (the message lists close matches).
+        ConfigError: bad keyword arguments.
+    """
+    builder = MODELS.get(name)
+    try:
+        model = builder(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"model {name!r}: {e}") from None
+    model.an2dl_spec = {"name": name, "kwargs": _jsonable(kwargs, name)}
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a ``.safetensors`` state dict into ``model`` strictly, with a readable error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"weights file {path} is unreadable: {e}") from None
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}")
+        if shapes:
+            parts.append(f"shape mismatch {shapes[:3]}")
+        raise CheckpointError(f"weights file {path} does not fit {type(model).__name__}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, optionally filtered by a glob pattern."""
+    return MODELS.names(pattern)
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """The ``{"name", "kwargs"}`` recorded by :func:`get_model`.
+
+    Raises:
+        ConfigError: the model was not built through ``get_model``.
+    """
+    spec = getattr(model, "an2dl_spec", None)
+    if spec is None:
+        raise ConfigError(f"{type(model).__name__} was not built with an2dl.get_model; it cannot be exported by name")
+    return spec

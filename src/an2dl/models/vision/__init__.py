@@ -1,0 +1,1 @@
+"""Image classification architectures (notes §3.3–§3.4)."""

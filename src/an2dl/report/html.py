@@ -1,0 +1,134 @@
+"""The self-contained ``report.html`` of a run: results, curves, plots, config, environment."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..engine.checkpoint import atomic_write_text
+from ..errors import CheckpointError
+
+__all__ = ["write_report", "environment"]
+
+
+def environment(device: str = "cpu", **extra: Any) -> dict[str, Any]:
+    """Versions and machine facts recorded with every run."""
+    import os
+
+    import torch
+
+    from .. import __version__
+
+    env = {
+        "an2dl": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+    }
+    try:
+        import lightning_fabric
+
+        env["lightning_fabric"] = lightning_fabric.__version__
+    except ImportError:  # pragma: no cover - a runtime dependency
+        pass
+    env.update(extra)
+    return env
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(d, dict):
+        out = []
+        for k, v in d.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [(prefix, d)]
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;font-size:.9em}
+th{background:#f5f5f5;font-weight:600}figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
+figure img{max-width:100%}figcaption{font-size:.85em;color:#555}.metric{font-size:1.2em}
+"""
+
+
+def write_report(run_dir: str | Path, *, title: str | None = None) -> Path:
+    """(Re)write ``run_dir/report.html`` from the files of the run.
+
+    Reads ``config.json``, ``results.json``, ``metrics.jsonl``, ``env.json`` and
+    the PNGs listed in ``plots/index.json`` (images are embedded as base64, so
+    the page is a single portable file).
+
+    Raises:
+        CheckpointError: ``run_dir`` is not a run directory.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not ((run_dir / "config.json").is_file() or (run_dir / "results.json").is_file()):
+        raise CheckpointError(f"{run_dir} is not an an2dl run directory (no config.json or results.json)")
+    config = _read_json(run_dir / "config.json", {})
+    results = _read_json(run_dir / "results.json", {})
+    env = _read_json(run_dir / "env.json", {})
+    index = _read_json(run_dir / "plots" / "index.json", [])
+    recipe = config.get("config", {}).get("recipe") or config.get("recipe") or run_dir.parent.name
+    title = title or f"an2dl run: {recipe}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p>Run directory: <code>{html.escape(str(run_dir))}</code></p>"]
+    metrics = results.get("metrics", results)
+    if metrics:
+        parts.append("<h2>Results</h2>")
+        parts.append(_table([(k, v) for k, v in metrics.items() if not isinstance(v, (dict, list))]))
+    notes = results.get("notes")
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
+    if index:
+        parts.append("<h2>Plots</h2>")
+        for entry in index:
+            png = run_dir / "plots" / entry["file"]
+            if not png.is_file():
+                continue
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            parts.append(
+                f"<figure><img alt='{html.escape(entry['file'])}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(entry.get('caption', ''))}</figcaption></figure>"
+            )
+    if config:
+        parts.append("<h2>Configuration</h2>")
+        parts.append(_table(_flatten(config)))
+    if env:
+        parts.append("<h2>Environment</h2>")
+        parts.append(_table(list(env.items())))
+    parts.append("</body></html>")
+    out = run_dir / "report.html"
+    atomic_write_text(out, "\n".join(parts))
+    return out
