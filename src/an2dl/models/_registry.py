@@ -18,14 +18,57 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..registry import Registry
 
-__all__ = ["MODELS", "register_model", "get_model", "list_models", "model_spec"]
+__all__ = ["MODELS", "register_model", "get_model", "list_models", "model_spec", "example_inputs"]
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model", "an2dl.models")
+_EXAMPLES: dict[str, Any] = {}
 
 
-def register_model(name: str | None = None) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model builder under ``name`` (default: the function's name)."""
-    return MODELS.register(name)
+def register_model(
+    name: str | None = None,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    example: Callable[[int], tuple[Any, ...]] | None = None,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a model builder under ``name`` (default: the function's name).
+
+    Args:
+        input_shape: shape of one float input without the batch dimension,
+            e.g. ``(3, 224, 224)``, at the model's default resolution.
+        example: for other inputs, ``example(batch_size) -> tuple`` of
+            forward arguments (token ids, several tensors, ...).
+
+    One of the two tells tests, summaries and exports how to call the model
+    (:func:`example_inputs`).
+    """
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or fn.__name__
+        MODELS.register(key)(fn)
+        if example is not None:
+            _EXAMPLES[key] = example
+        elif input_shape is not None:
+            _EXAMPLES[key] = tuple(input_shape)
+        return fn
+
+    return deco
+
+
+def example_inputs(name: str, batch_size: int = 2, *, generator: Any = None) -> tuple[Any, ...]:
+    """Example forward arguments for registered model ``name`` at its default settings.
+
+    Raises:
+        ConfigError: the model was registered without ``input_shape`` or ``example``.
+    """
+    import torch
+
+    MODELS.get(name)
+    spec = _EXAMPLES.get(name)
+    if spec is None:
+        raise ConfigError(f"model {name!r} was registered without input_shape or example")
+    if callable(spec):
+        return tuple(spec(batch_size))
+    return (torch.rand(batch_size, *spec, generator=generator),)
 
 
 def _jsonable(kwargs: dict[str, Any], name: str) -> dict[str, Any]:

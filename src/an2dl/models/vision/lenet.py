@@ -117,7 +117,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 _POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-@register_model("lenet5")
+@register_model("lenet5", input_shape=(1, 32, 32))
 def lenet5(*, num_classes: int = 10, in_channels: int = 1, activation: str = "relu", pool: str = "max") -> LeNet5:
     """LeNet-5 (LeCun et al. 1998); ``activation`` in {relu, tanh, sigmoid}, ``pool`` in {max, avg}."""
     if activation not in _ACTIVATIONS:

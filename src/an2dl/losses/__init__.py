@@ -1,0 +1,1 @@
+"""Loss functions written from the notes (SSE, perceptron criterion, cross-entropy, ELBO, GAN, ...)."""

@@ -1,0 +1,1 @@
+"""Layers written from the notes (activations, initialisation, normalisation, dropout, recurrent cells, attention, ...)."""

@@ -1,0 +1,1 @@
+"""Parameter-free functions: correlation, boxes, IoU, NMS, RoI pooling, anchors, ..."""
