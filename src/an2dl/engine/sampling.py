@@ -33,6 +33,9 @@ class EpochBatchSampler(Sampler[list[int]]):
         seed, epoch: the permutation is a function of both.
         rank, world_size: this process and the number of processes.
         start_batch: first batch to yield (resume mid-epoch).
+        weights: optional per-sample weights ``[n]``; the epoch then draws
+            ``n`` samples with replacement with probability proportional to
+            the weights (e.g. inverse class frequency for class balancing).
     """
 
     def __init__(
@@ -47,7 +50,13 @@ class EpochBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         start_batch: int = 0,
+        weights: torch.Tensor | None = None,
     ) -> None:
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.double)
+            if weights.shape != (n,) or bool((weights < 0).any()) or not bool(weights.sum() > 0):
+                raise ValueError(f"sample weights must be a non-negative vector of length {n} with a positive sum")
+        self.weights = weights
         self.n, self.batch_size = n, batch_size
         self.shuffle, self.drop_last = shuffle, drop_last
         self.seed, self.epoch = seed, epoch
@@ -59,6 +68,9 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.num_batches = full + int(keep_rest)
 
     def _order(self) -> torch.Tensor:
+        if self.weights is not None:
+            g = generator(self.seed, "epoch", self.epoch)
+            return torch.multinomial(self.weights, self.n, replacement=True, generator=g)
         if self.shuffle:
             return torch.randperm(self.n, generator=generator(self.seed, "epoch", self.epoch))
         return torch.arange(self.n)

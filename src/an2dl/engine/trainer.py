@@ -234,6 +234,8 @@ class Trainer:
         _check_dataset(train, "train")
         self._ensure_fabric()
         self._reset_progress()
+        # a dataset may ask for weighted sampling (class balancing) through a `sample_weights` attribute
+        self._sample_weights = getattr(train, "sample_weights", None)
         self.task = task
         self._module = self.fabric.setup_module(task)
         for name in ("training_step", "validation_step", "test_step", "predict_step"):
@@ -286,6 +288,7 @@ class Trainer:
             rank=self.rank,
             world_size=self.world_size,
             start_batch=start,
+            weights=self._sample_weights,
         )
 
     def _loader(self, dataset: Dataset, batch_sampler: Any, *keys: Any) -> DataLoader:
