@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 from collections.abc import Mapping
@@ -150,9 +149,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_FAULT_COUNTS: dict[str, int] = {}
+
+
 def _fault(point: str) -> None:
-    """Fault injection for the crash tests: ``AN2DL_FAULT=point`` kills the process here."""
-    if os.environ.get("AN2DL_FAULT") == point:
+    """Fault injection for the crash tests.
+
+    ``AN2DL_FAULT=point`` kills the process with SIGKILL the first time it
+    reaches ``point``; ``AN2DL_FAULT=point@n`` the n-th time.
+    """
+    spec = os.environ.get("AN2DL_FAULT")
+    if not spec:
+        return
+    name, _, nth = spec.partition("@")
+    if name != point:
+        return
+    _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
+    if _FAULT_COUNTS[point] == int(nth or 1):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
@@ -192,9 +205,10 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / step_dirname(step)
+    # leftovers of a process killed while writing (only one process writes a run's checkpoints)
+    for stale in directory.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = directory / f".tmp-{step_dirname(step)}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir()
     hashes = {}
     for name, table in zip(TENSOR_FILES, (model, optimizer, tensors)):
@@ -210,16 +224,17 @@ def save_checkpoint(
         os.fsync(f.fileno())
     _fsync_dir(tmp)
     _fault("checkpoint-write:before-rename")
-    if final.exists():  # same step saved again (e.g. at the end of fit): replace the old copy
+    if final.exists():  # the same step saved again: keep the old copy until LATEST names the new one
         old = directory / f".old-{step_dirname(step)}-{os.getpid()}"
         os.replace(final, old)
         os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
     _fsync_dir(directory)
     if update_latest:
         atomic_write_text(directory / "LATEST", final.name + "\n")
+    for stale in directory.glob(".old-*"):  # only now is a newer complete checkpoint named by LATEST
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
@@ -243,6 +258,10 @@ def latest_checkpoint(directory: str | Path) -> Path:
         target = directory / pointer.read_text(encoding="utf-8").strip()
         if (target / "state.json").is_file():
             return target
+        # killed while replacing a re-saved step: the previous copy is still complete
+        for old in sorted(directory.glob(f".old-{target.name}-*")):
+            if (old / "state.json").is_file():
+                return old
         raise CheckpointError(f"{pointer} names {target.name!r}, which is missing or incomplete")
     found = list_checkpoints(directory)
     if not found:
@@ -283,7 +302,3 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
             raise CheckpointError(f"{file} is unreadable: {e}") from None
     return CheckpointData(path=path, model=tables[0], optimizer=tables[1], tensors=tables[2], state=state)
 
-
-def finite_or_none(x: float | None) -> float | None:
-    """Helper for JSON: keep finite floats, map NaN/inf to None."""
-    return None if x is None or not math.isfinite(x) else x

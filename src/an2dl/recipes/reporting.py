@@ -30,11 +30,16 @@ def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
     n = min(n_samples, len(test))
     idx = torch.linspace(0, len(test) - 1, n).long()
     sample = subset(test, idx)
-    probs = trainer.predict(task, sample)
+    x, y = sample.tensors[0], sample.tensors[1]
+    # computed here, on this process only (in a multi-process run the trainer's loops are sharded)
+    was_training = task.training
+    task.eval()
+    with torch.no_grad():
+        probs = task.predict_step((x.to(trainer.device), y), None)
+    task.train(was_training)
     if not isinstance(probs, torch.Tensor) or probs.dim() != 2:
         return
-    conf, pred = probs.max(dim=1)
-    x, y = sample.tensors[0], sample.tensors[1]
+    conf, pred = probs.cpu().max(dim=1)
     if x.dim() != 4:
         return
     plot_image_grid(x.numpy(), y.tolist(), pred.tolist(), conf.tolist(), names, result.run_dir)
