@@ -397,6 +397,7 @@ class Trainer:
             if self._stepped and self.val_every_n_steps and self.global_step % self.val_every_n_steps == 0:
                 self._validate()
             self._call("on_batch_end", outputs, batch, b)
+            ckpt._fault("train:batch-end")
             if self._done():
                 break
         if self.batch_in_epoch >= self.num_batches:
