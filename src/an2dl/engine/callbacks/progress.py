@@ -49,15 +49,16 @@ class ProgressBar(Callback):
         if self._mode(trainer) == "bar":
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.table import Column
 
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, min_width=13)),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
                 console=Console(stderr=True),
                 transient=False,
             )
@@ -85,7 +86,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, trainer, task, metrics) -> None:
         mode = self._mode(trainer)
         if mode == "bar" and self._progress is not None and self._task_id is not None:
-            self._progress.update(self._task_id, info=_fmt(metrics))
+            self._progress.update(self._task_id, info=f"step={trainer.global_step}")
+            self._progress.console.print(f"  {_fmt(metrics)}", highlight=False)
             self._task_id = None
         elif mode == "lines":
             secs = metrics.get("time/epoch_s")
