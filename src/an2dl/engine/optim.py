@@ -25,7 +25,7 @@ from ..errors import ConfigError
 
 __all__ = ["OptimizerSpec", "ScheduleSpec", "build_optimizer", "build_scheduler", "param_groups"]
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nag")
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 
 
@@ -76,7 +76,9 @@ class OptimizerSpec:
     """A serialisable optimiser description, built by the trainer.
 
     Args:
-        name: ``sgd``, ``adam``, ``adamw`` or ``rmsprop``.
+        name: ``sgd``, ``adam``, ``adamw``, ``rmsprop`` or ``nag`` (Nesterov's
+            accelerated gradient as the notes' two steps, :class:`an2dl.engine.gd.Nesterov`;
+            same trajectory as ``sgd`` with ``nesterov=True``).
         lr: base learning rate η.
         momentum: momentum coefficient α (SGD, RMSprop).
         nesterov: Nesterov accelerated gradient (SGD; needs ``momentum > 0``).
@@ -162,6 +164,10 @@ def build_optimizer(module: nn.Module, spec: OptimizerSpec) -> torch.optim.Optim
         return torch.optim.Adam(groups, betas=spec.betas, eps=spec.eps, **common)
     if spec.name == "adamw":
         return torch.optim.AdamW(groups, betas=spec.betas, eps=spec.eps, **common)
+    if spec.name == "nag":
+        from .gd import Nesterov
+
+        return Nesterov(groups, momentum=spec.momentum, **common)
     return torch.optim.RMSprop(groups, alpha=spec.alpha, eps=spec.eps, momentum=spec.momentum, **common)
 
 
