@@ -1,0 +1,272 @@
+"""Character-level text corpora for language modelling (notes §4.1; char-rnn, Karpathy 2015).
+
+* :class:`CharVocab` — a character vocabulary with the project's special
+  tokens at fixed ids (``<pad>=0, <unk>=1, <sos>=2, <eos>=3``), then the
+  corpus characters in code-point order.
+* :class:`CharWindows` — a token stream cut into ``(input, next-character
+  target)`` windows, fetched a whole batch at a time.
+* :func:`char_text_splits` — train/validation/test windows from any text.
+* Registered datasets: ``tinyshakespeare`` (Karpathy's 1.1 MB Shakespeare
+  corpus, looked for in ``root``, ``$AN2DL_DATA_DIR/tinyshakespeare``, the
+  cache, or downloaded with a SHA-256 check) and ``char-text`` (any UTF-8 file).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...errors import ConfigError, DataError
+from ..core import DatasetInfo, DataSplits, PreCollated
+from ..download import RemoteFile, locate, read_verified
+from ..registry import register_dataset
+
+__all__ = ["CharVocab", "CharWindows", "char_text_splits", "tinyshakespeare", "char_text", "TINYSHAKESPEARE_FILE"]
+
+TINYSHAKESPEARE_FILE = RemoteFile(
+    "input.txt",
+    ("https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt",),
+    sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+    size=1115394,
+)
+
+
+class CharVocab:
+    """A character vocabulary: special tokens first, then characters in code-point order.
+
+    Args:
+        chars: the characters of the corpus (duplicates and order do not matter).
+
+    Attributes:
+        itos: id -> token (the four special tokens, then one character each).
+        stoi: token -> id.
+    """
+
+    SPECIALS = ("<pad>", "<unk>", "<sos>", "<eos>")
+    PAD, UNK, SOS, EOS = 0, 1, 2, 3
+
+    def __init__(self, chars: Iterable[str]) -> None:
+        chars = sorted(set(chars))
+        for c in chars:
+            if not isinstance(c, str) or len(c) != 1:
+                raise ConfigError(f"CharVocab chars must be single characters; got {c!r}")
+        self.itos: list[str] = list(self.SPECIALS) + chars
+        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
+        codes = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._table = np.full(int(codes.max()) + 1 if len(codes) else 1, self.UNK, dtype=np.int64)
+        self._table[codes] = np.arange(len(self.SPECIALS), len(self.itos))
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        """The vocabulary of every character occurring in ``text``."""
+        return cls(set(text))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Token ids of ``text`` (characters outside the vocabulary -> ``<unk>``), int64 ``[len(text)]``."""
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab.encode needs a str; got {type(text).__name__}")
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        ids = np.full(codes.shape, self.UNK, dtype=np.int64)
+        known = codes < len(self._table)
+        ids[known] = self._table[codes[known]]
+        return torch.from_numpy(ids)
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special: bool = True) -> str:
+        """The text of ``ids``; special tokens are dropped (or written as ``<unk>`` etc.)."""
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        out = []
+        for i in ids:
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"CharVocab.decode: id {i} is outside [0, {len(self.itos)})")
+            if i < len(self.SPECIALS) and skip_special:
+                continue
+            out.append(self.itos[i])
+        return "".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"type": "char", "chars": [...]}`` (the specials are implied)."""
+        return {"type": "char", "chars": self.itos[len(self.SPECIALS):]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CharVocab:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(d, dict) or d.get("type") != "char" or not isinstance(d.get("chars"), list):
+            raise ConfigError(f"not a character vocabulary: {str(d)[:80]}")
+        return cls(d["chars"])
+
+
+class CharWindows(Dataset):
+    """Next-character windows over a token stream.
+
+    Sample ``i`` is ``(ids[s : s + T], ids[s + 1 : s + T + 1])`` with
+    ``s = i * stride``: the input characters and, at every position, the one
+    that follows.
+
+    Args:
+        ids: the token stream, int64 ``[N]``.
+        seq_len: T, characters per window.
+        stride: step between window starts (1: every position; ``seq_len``:
+            non-overlapping windows).
+
+    Shape:
+        a batch is ``(x [B, T], y [B, T])`` int64.
+    """
+
+    def __init__(self, ids: torch.Tensor, *, seq_len: int, stride: int = 1) -> None:
+        for name, v in (("seq_len", seq_len), ("stride", stride)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"CharWindows {name} must be a positive integer; got {v!r}")
+        ids = torch.as_tensor(ids)
+        if ids.dim() != 1 or ids.dtype != torch.int64:
+            raise ConfigError(f"CharWindows ids must be an int64 tensor [N]; got {ids.dtype} {list(ids.shape)}")
+        if len(ids) < seq_len + 1:
+            raise ConfigError(f"CharWindows needs at least seq_len + 1 = {seq_len + 1} tokens; got {len(ids)}")
+        self.ids, self.seq_len, self.stride = ids, seq_len, stride
+        self._offsets = torch.arange(seq_len + 1)
+
+    def __len__(self) -> int:
+        return (len(self.ids) - self.seq_len - 1) // self.stride + 1
+
+    def _window(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        chunk = self.ids[starts[:, None] + self._offsets[None, :]]  # [B, T + 1]
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"window {i} out of range for {len(self)} windows")
+        i = i % len(self)
+        x, y = self._window(torch.tensor([i * self.stride]))
+        return x[0], y[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> PreCollated:
+        starts = torch.as_tensor(indices, dtype=torch.long) * self.stride
+        return PreCollated(self._window(starts))
+
+
+def char_text_splits(
+    text: str,
+    *,
+    name: str = "text",
+    seq_len: int = 128,
+    train_stride: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    vocab: CharVocab | None = None,
+) -> DataSplits:
+    """Character windows of a text: the first part trains, the next validates, the last tests.
+
+    The split is by position, as char-rnn and nanoGPT do (first 90 % train,
+    last 10 % validation by default).  Validation and test windows do not
+    overlap (stride ``seq_len``); each starts from an empty context.
+
+    Args:
+        text: the corpus.
+        name: recorded in the info.
+        seq_len: characters per window (the BPTT length of full back-propagation).
+        train_stride: step between training windows (1: every position).
+        val_fraction, test_fraction: shares of the text.
+        vocab: the vocabulary (default: every character of ``text``).
+
+    Returns:
+        :class:`DataSplits` of :class:`CharWindows`; ``info.extra["vocab"]``
+        is :meth:`CharVocab.to_dict`, ``info.num_classes`` the vocabulary size.
+    """
+    for fname, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
+            raise ConfigError(f"char_text_splits {fname} must be in [0, 1); got {f!r}")
+    if val_fraction + test_fraction >= 1:
+        raise ConfigError(f"val_fraction + test_fraction must be < 1; got {val_fraction + test_fraction}")
+    vocab = vocab or CharVocab.from_text(text)
+    ids = vocab.encode(text)
+    N = len(ids)
+    n_train = int(N * (1 - val_fraction - test_fraction))
+    n_test = int(N * test_fraction)
+    n_val = N - n_train - n_test
+    parts = [ids[:n_train], ids[n_train:n_train + n_val], ids[n_train + n_val:]]
+    if len(parts[0]) < seq_len + 1:
+        raise ConfigError(f"{name}: the training text ({len(parts[0])} characters) is shorter than seq_len + 1 = {seq_len + 1}")
+
+    def windows(part: torch.Tensor, stride: int) -> CharWindows | None:
+        return CharWindows(part, seq_len=seq_len, stride=stride) if len(part) >= seq_len + 1 else None
+
+    info = DatasetInfo(
+        name=name,
+        num_classes=len(vocab),
+        class_names=list(vocab.itos),
+        input_shape=(seq_len,),
+        extra={"vocab": vocab.to_dict(), "characters": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2])}},
+    )
+    return DataSplits(
+        train=windows(parts[0], train_stride),
+        val=windows(parts[1], seq_len) if val_fraction > 0 else None,
+        test=windows(parts[2], seq_len) if test_fraction > 0 else None,
+        info=info,
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text ({e})") from None
+
+
+@register_dataset("tinyshakespeare")
+def tinyshakespeare(
+    *,
+    root: str | os.PathLike | None = None,
+    seq_len: int = 128,
+    train_stride: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    download: bool = True,
+) -> DataSplits:
+    """Tiny Shakespeare: 1,115,394 characters of Shakespeare's plays, 65 distinct (Karpathy's char-rnn corpus).
+
+    ``input.txt`` is looked for in ``root``, ``$AN2DL_DATA_DIR/tinyshakespeare``
+    and the cache, and downloaded when missing and online; its SHA-256 is
+    checked.  The vocabulary is the 4 special tokens + 65 characters = 69 ids.
+
+    Args:
+        root: folder holding ``input.txt``.
+        seq_len, train_stride, val_fraction, test_fraction: see :func:`char_text_splits`
+            (default: first 90 % train, last 10 % validation, as nanoGPT).
+        download: allow downloading the file.
+
+    Returns:
+        :class:`DataSplits` of ``(x [T], y [T])`` int64 windows.
+    """
+    path = locate("tinyshakespeare", [TINYSHAKESPEARE_FILE], root=root, download=download)[TINYSHAKESPEARE_FILE.name]
+    text = read_verified(Path(path), TINYSHAKESPEARE_FILE).decode("utf-8")
+    return char_text_splits(text, name="tinyshakespeare", seq_len=seq_len, train_stride=train_stride,
+                            val_fraction=val_fraction, test_fraction=test_fraction)
+
+
+@register_dataset("char-text")
+def char_text(
+    *,
+    path: str | os.PathLike,
+    seq_len: int = 128,
+    train_stride: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+) -> DataSplits:
+    """Character windows of any UTF-8 text file (see :func:`char_text_splits`).
+
+    Raises:
+        DataError: the file is missing or not UTF-8.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"char-text path {path} is not a file")
+    return char_text_splits(_read_text(path), name=path.stem, seq_len=seq_len, train_stride=train_stride,
+                            val_fraction=val_fraction, test_fraction=test_fraction)
