@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-from conftest import require_data
 
 import an2dl
 from an2dl.data.datasets.text import CharVocab, CharWindows, char_text_splits
@@ -20,6 +19,7 @@ from an2dl.data.sequences import (
     temporal_order,
 )
 from an2dl.errors import ConfigError, DataError, DataNotFoundError
+from conftest import require_data
 
 
 # ------------------------------------------------------------------------------------------------------- windows
