@@ -1,4 +1,12 @@
-"""Reading images from files into tensors (notes §3.1.1)."""
+"""Digital images as tensors: reading, writing, converting and validating (notes §3.1.1).
+
+The notes describe a colour image as three matrices (red, green, blue) of
+intensities 0–255.  an2dl holds an image as a float32 tensor ``[C, H, W]``
+(a batch: ``[B, C, H, W]``) with values in [0, 1]: :func:`read_image` and
+:func:`to_float_image` convert from files and from ``uint8`` arrays,
+:func:`to_uint8` and :func:`save_image` go back, and :func:`check_image`
+validates rank, dtype and range at public boundaries (transforms, filters).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ import torch
 
 from ..errors import DataError
 
-__all__ = ["read_image", "read_array"]
+__all__ = ["read_image", "read_array", "check_image", "to_float_image", "to_uint8", "save_image"]
 
 
 def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch.Tensor:
@@ -58,3 +66,98 @@ def read_array(path: str | os.PathLike) -> torch.Tensor:
     else:
         raise DataError(f"{path} holds a {arr.dtype} array; expected numbers")
     return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def check_image(
+    x: torch.Tensor,
+    *,
+    name: str = "image",
+    batched: bool | None = None,
+    check_range: bool = True,
+) -> torch.Tensor:
+    """Validate a float image ``[C, H, W]`` (or a batch ``[B, C, H, W]``) with values in [0, 1].
+
+    Args:
+        x: the tensor to check.
+        name: how error messages call it.
+        batched: ``True`` requires ``[B, C, H, W]``, ``False`` ``[C, H, W]``, ``None`` accepts both.
+        check_range: also check that the values lie in [0, 1] (one reduction over the tensor).
+
+    Returns:
+        ``x`` unchanged.
+
+    Raises:
+        TypeError: not a tensor, or not floating point (``uint8`` images: use :func:`to_float_image`).
+        ValueError: wrong rank, empty sides or values outside [0, 1].
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    ranks = {True: (4,), False: (3,), None: (3, 4)}[batched]
+    if x.dim() not in ranks:
+        want = {True: "[B, C, H, W]", False: "[C, H, W]", None: "[C, H, W] or [B, C, H, W]"}[batched]
+        raise ValueError(f"{name} must have shape {want}; got {list(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor with values in [0, 1]; got {x.dtype} "
+            "(convert uint8 images with an2dl.data.images.to_float_image)"
+        )
+    if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[-3] == 0:
+        raise ValueError(f"{name} has an empty side: {list(x.shape)}")
+    if check_range and x.numel():
+        lo, hi = torch.aminmax(x.detach())
+        lo, hi = float(lo), float(hi)
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise ValueError(
+                f"{name} values must lie in [0, 1]; got [{lo:.4g}, {hi:.4g}] "
+                "(scale 0-255 images by 1/255 and augment before normalising)"
+            )
+    return x
+
+
+def to_float_image(array, *, channels_last: bool | None = None) -> torch.Tensor:
+    """Convert an image array (NumPy or torch; ``uint8`` 0–255 or float 0–1) to float32 ``[C, H, W]``.
+
+    Args:
+        array: ``[H, W]``, ``[H, W, C]`` or ``[C, H, W]`` (a batch adds a leading ``B``).
+        channels_last: whether the channel axis is last; ``None`` guesses from
+            the shape (a last axis of size 1, 3 or 4 with a larger first one).
+
+    Returns:
+        float32 ``[C, H, W]`` (or ``[B, C, H, W]``) in [0, 1].
+    """
+    t = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
+    if t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    elif t.is_floating_point():
+        t = t.float()
+    else:
+        raise TypeError(f"image arrays must be uint8 (0-255) or float (0-1); got {t.dtype}")
+    if t.dim() == 2:
+        return t.unsqueeze(0)
+    if t.dim() not in (3, 4):
+        raise ValueError(f"image arrays must have 2, 3 or 4 dimensions; got shape {list(t.shape)}")
+    if channels_last is None:
+        channels_last = t.shape[-1] in (1, 3, 4) and t.shape[-3] > 4
+    if channels_last:
+        t = t.movedim(-1, -3)
+    return check_image(t.contiguous(), name="image")
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """``[C, H, W]`` float in [0, 1] -> ``uint8`` ``[H, W, C]`` (``[H, W]`` for one channel), rounded."""
+    check_image(x, batched=False, check_range=False)
+    arr = (x.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+
+def save_image(path: str | os.PathLike, x: torch.Tensor) -> Path:
+    """Write a ``[C, H, W]`` float image in [0, 1] as PNG/JPEG (format from the suffix)."""
+    from PIL import Image
+
+    path = Path(path)
+    arr = to_uint8(x)
+    if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+        raise ValueError(f"save_image writes 1, 3 or 4 channels; got {arr.shape[-1]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path

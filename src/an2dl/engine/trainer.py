@@ -375,6 +375,10 @@ class Trainer:
         if start == 0:
             self._train_log.reset()
             self._call("on_epoch_start")
+        # datasets that draw per-sample randomness (augmentation) are told the epoch, like DistributedSampler
+        set_epoch = getattr(train, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.epoch)
         sampler = self._train_sampler(len(train), epoch=self.epoch, start=start)
         loader = self._loader(train, sampler, self.epoch, start)
         task.train()

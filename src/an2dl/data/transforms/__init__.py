@@ -1,5 +1,77 @@
-"""Data augmentation (notes §3.4.1)."""
+"""Data augmentation that moves every target with the image (notes §3.4.1).
 
-from .batch import RandomAffine, affine_matrices
+Call any transform as ``transform(image, target=None, *, generator=None)``:
+one image ``[C, H, W]`` (the per-sample path, e.g. inside
+:class:`AugmentedDataset`) or a batch ``[B, C, H, W]`` on its device (the
+batched path, e.g. a task's ``augment`` or the first layer of a model).
+Targets — class labels, semantic and instance masks, boxes
+``(x1, y1, x2, y2)``, keypoints ``(x, y, visibility)`` with a left/right flip
+map — are described in :mod:`an2dl.data.transforms.targets`.  Random
+transforms are the identity in ``eval()`` mode; their draws are pure
+functions of ``(seed, epoch, step)`` (batched) or ``(seed, epoch, index)``
+(per sample).
+"""
 
-__all__ = ["RandomAffine", "affine_matrices"]
+from .base import ClassSpecific, Compose, RandomApply, Transform
+from .dataset import AugmentedDataset
+from .geometric import (
+    COCO_KEYPOINT_NAMES,
+    Affine,
+    CenterCrop,
+    HorizontalFlip,
+    RandomAffine,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomRotation,
+    RandomScale,
+    RandomTranslation,
+    RandomVerticalFlip,
+    Resize,
+    affine_matrix,
+    flip_map_from_names,
+)
+from .mixing import CutMix, Mixup
+from .photometric import (
+    ColorJitter,
+    GaussianNoise,
+    RandomBrightness,
+    RandomContrast,
+    RandomHue,
+    RandomSaturation,
+)
+from .targets import TargetBatch, check_boxes, collate_samples
+
+__all__ = [
+    "COCO_KEYPOINT_NAMES",
+    "Affine",
+    "AugmentedDataset",
+    "CenterCrop",
+    "ClassSpecific",
+    "ColorJitter",
+    "Compose",
+    "CutMix",
+    "GaussianNoise",
+    "HorizontalFlip",
+    "Mixup",
+    "RandomAffine",
+    "RandomApply",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomHue",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomSaturation",
+    "RandomScale",
+    "RandomTranslation",
+    "RandomVerticalFlip",
+    "Resize",
+    "TargetBatch",
+    "Transform",
+    "affine_matrix",
+    "check_boxes",
+    "collate_samples",
+    "flip_map_from_names",
+]
