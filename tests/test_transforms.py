@@ -431,3 +431,25 @@ def test_rotation_about_the_centre_keeps_the_centre():
     assert out[0, 4, 4] > 0.5
     torch.testing.assert_close(t["keypoints"][0, 0, :2], torch.tensor([4.5, 4.5]))
     assert int(out.flatten().argmax()) == 4 * 9 + 4
+
+
+def test_classification_task_trains_on_mixup_soft_targets():
+    from an2dl.engine import OptimizerSpec, Trainer
+    from an2dl.tasks import ClassificationTask
+
+    g = _g(5)
+    x, y = torch.rand(64, 1, 8, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    seen = []
+
+    def loss(logits, target):
+        seen.append(target.shape)
+        return torch.nn.functional.cross_entropy(logits, target)
+
+    augment = Compose([RandomAffine(degrees=10), Mixup(alpha=0.4, num_classes=3)])
+    task = ClassificationTask(model, num_classes=3, loss=loss, augment=augment, optimizer=OptimizerSpec("sgd", lr=0.1))
+    trainer = Trainer(max_epochs=1, batch_size=16, progress=False, accelerator="cpu", checkpoint=False)
+    metrics = trainer.fit(task, ArrayDataset(x, y), ArrayDataset(x, y))
+    assert seen[0] == (16, 3)  # soft targets in training
+    assert any(len(s) == 1 for s in seen)  # hard labels at validation
+    assert 0 <= metrics["train/accuracy"] <= 1 and torch.isfinite(torch.tensor(metrics["train/loss"]))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.transforms.base import Transform
 from ..engine.optim import OptimizerSpec
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
@@ -33,11 +34,16 @@ class ClassificationTask(Task):
         compute_train_metrics: compute accuracy on training batches too.
         augment: module applied to training inputs only (e.g.
             :class:`~an2dl.data.transforms.RandomAffine`); kept outside
-            ``model`` so that exported models carry no augmentation.
+            ``model`` so that exported models carry no augmentation.  An an2dl
+            :class:`~an2dl.data.transforms.Transform` is called with the labels,
+            ``x, y = augment(x, y)``, so Mixup and CutMix can turn them into
+            soft targets ``[B, K]``; the loss then receives the soft targets
+            (``F.cross_entropy`` accepts them) and the accuracy metrics compare
+            with their arg-max (the dominant class of each mixed sample).
 
     Shape:
-        batch ``(x, y)`` with ``y`` int64 ``[B]`` in ``[0, K)``; ``predict_step``
-        returns softmax probabilities ``[B, K]``.
+        batch ``(x, y)`` with ``y`` int64 ``[B]`` in ``[0, K)`` (or ``[B, K]``
+        probabilities); ``predict_step`` returns softmax probabilities ``[B, K]``.
     """
 
     def __init__(
@@ -84,7 +90,10 @@ class ClassificationTask(Task):
     def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x, y = batch[0], batch[1]
         if ctx.training and self.augment is not None:
-            x = self.augment(x)
+            if isinstance(self.augment, Transform):
+                x, y = self.augment(x, y)  # label-aware: Mixup/CutMix return soft targets
+            else:
+                x = self.augment(x)
         logits = self.model(x)
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(
@@ -94,7 +103,7 @@ class ClassificationTask(Task):
         ctx.log("loss", loss)
         if ctx.split != "train" or self.compute_train_metrics:
             for name, metric in getattr(self, f"{ctx.split}_metrics").items():
-                metric.update(logits.detach(), y)
+                metric.update(logits.detach(), y.argmax(dim=1) if y.dim() == 2 else y)
                 ctx.log(name, metric)
         return loss
 
