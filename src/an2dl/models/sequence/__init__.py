@@ -1,0 +1,1 @@
+"""Sequence models of the notes' §4.1: memoryless delay-tap predictors, recurrent classifiers and regressors, character language models."""

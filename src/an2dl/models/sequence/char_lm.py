@@ -1,0 +1,158 @@
+"""Character-level recurrent language model with sampling (notes §4.1.1; Karpathy's char-rnn, 2015).
+
+Layout::
+
+    token ids [B, T]
+    embedding            -> [B, T, E]      (equivalent to char-rnn's one-hot input times a weight matrix)
+    RNN / LSTM / GRU × L -> [B, T, H]      (dropout between layers)
+    dropout, linear      -> [B, T, V]      logits of the next character at every position
+
+The model returns its recurrent state on request, so that a long text can be
+read in pieces with the state carried over (truncated back-propagation
+through time, :class:`~an2dl.tasks.sequence.LanguageModelTask`) and so that
+:meth:`CharLanguageModel.generate` samples one character at a time without
+re-reading the prefix.
+
+Departures from char-rnn: a learned embedding instead of one-hot inputs
+(the same function class with fewer parameters when ``E < V``); the
+vocabulary carries the project's four special tokens (never seen in text, so
+their probability is driven towards zero).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ...nn.recurrent import Recurrent, RecurrentState, recurrent_layer
+from .._registry import register_model
+
+__all__ = ["CharLanguageModel", "char_lstm", "char_rnn"]
+
+
+class CharLanguageModel(nn.Module):
+    """Recurrent language model over a character (or any token) vocabulary.
+
+    Args:
+        vocab_size: V, number of token ids.
+        embedding_dim: E, width of the input embedding.
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        hidden_size: H, state size of every layer.
+        num_layers: L, stacked layers.
+        dropout: between stacked layers and before the output layer (training only).
+        initial_state: ``"zeros"`` or ``"learnable"``.
+        backend: ``"auto"``, ``"fused"`` or ``"cells"`` (see :class:`~an2dl.nn.recurrent.Recurrent`).
+        forget_bias: LSTM forget-gate bias initialisation.
+
+    Shape:
+        ``forward(tokens [B, T], state=None, *, return_state=False)`` ->
+        logits ``[B, T, V]`` (and the final state, ``[L, B, H]`` tensors, with ``return_state``).
+    """
+
+    def __init__(self, *, vocab_size: int, embedding_dim: int = 64, cell: str = "lstm", hidden_size: int = 256,
+                 num_layers: int = 2, dropout: float = 0.0, initial_state: str = "zeros", backend: str = "auto",
+                 forget_bias: float | None = None) -> None:
+        super().__init__()
+        for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"CharLanguageModel {name} must be a positive integer; got {v!r}")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"CharLanguageModel dropout must be in [0, 1); got {dropout!r}")
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        extra = {"forget_bias": forget_bias} if forget_bias is not None else {}
+        self.rnn: Recurrent = recurrent_layer(cell, input_size=embedding_dim, hidden_size=hidden_size,
+                                              num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0,
+                                              initial_state=initial_state, backend=backend, **extra)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def _check_tokens(self, tokens: Any) -> None:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.is_floating_point():
+            got = f"{tokens.dtype} {list(tokens.shape)}" if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise ValueError(f"CharLanguageModel expects token ids of shape [B, T] (integers); got {got}")
+
+    def forward(self, tokens: torch.Tensor, state: RecurrentState | None = None, *,
+                return_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, RecurrentState]:
+        """Next-token logits at every position.
+
+        Args:
+            tokens: ids ``[B, T]`` in ``[0, V)``.
+            state: the recurrent state to start from (``None``: the model's initial state).
+            return_state: also return the final state.
+        """
+        self._check_tokens(tokens)
+        out, state = self.rnn(self.embedding(tokens), state)
+        logits = self.head(self.dropout(out))
+        return (logits, state) if return_state else logits
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample a continuation of ``prompt`` one token at a time (dropout off).
+
+        Args:
+            prompt: ids ``[B, T0]`` with ``T0 >= 1``.
+            max_new_tokens: tokens to add.
+            temperature: divides the logits; ``0`` picks the most likely token (greedy).
+            top_k: sample among the ``top_k`` most likely tokens only.
+            generator: random generator for reproducible samples.
+
+        Returns:
+            ``[B, T0 + max_new_tokens]``: the prompt followed by the sample.
+        """
+        self._check_tokens(prompt)
+        if prompt.shape[1] == 0:
+            raise ValueError("generate needs a prompt of at least one token; got shape " + str(list(prompt.shape)))
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ConfigError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}")
+        if not temperature >= 0:
+            raise ConfigError(f"temperature must be >= 0; got {temperature!r}")
+        if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= self.vocab_size):
+            raise ConfigError(f"top_k must be an integer in [1, {self.vocab_size}]; got {top_k!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            out = [prompt]
+            logits, state = self(prompt, return_state=True)
+            for _ in range(max_new_tokens):
+                last = logits[:, -1].float()
+                if temperature == 0:
+                    nxt = last.argmax(dim=-1, keepdim=True)
+                else:
+                    last = last / temperature
+                    if top_k is not None:
+                        kth = torch.topk(last, top_k, dim=-1).values[:, -1:]
+                        last = last.masked_fill(last < kth, float("-inf"))
+                    nxt = torch.multinomial(last.softmax(dim=-1), 1, generator=generator)
+                out.append(nxt)
+                logits, state = self(nxt, state, return_state=True)
+            return torch.cat(out, dim=1)
+        finally:
+            self.train(was_training)
+
+
+def _tokens_example(batch_size: int) -> tuple[torch.Tensor]:
+    return (torch.randint(0, 69, (batch_size, 16), generator=torch.Generator().manual_seed(0)),)
+
+
+@register_model("char_lstm", example=_tokens_example)
+def char_lstm(*, vocab_size: int = 69, embedding_dim: int = 64, hidden_size: int = 256, num_layers: int = 2,
+              dropout: float = 0.0, initial_state: str = "zeros", backend: str = "auto",
+              forget_bias: float | None = None) -> CharLanguageModel:
+    """Character LSTM language model; the default vocabulary is tinyshakespeare's (4 specials + 65 characters)."""
+    return CharLanguageModel(vocab_size=vocab_size, embedding_dim=embedding_dim, cell="lstm", hidden_size=hidden_size,
+                             num_layers=num_layers, dropout=dropout, initial_state=initial_state, backend=backend,
+                             forget_bias=forget_bias)
+
+
+@register_model("char_rnn", example=_tokens_example)
+def char_rnn(*, vocab_size: int = 69, cell: str = "gru", embedding_dim: int = 64, hidden_size: int = 256,
+             num_layers: int = 2, dropout: float = 0.0, initial_state: str = "zeros",
+             backend: str = "auto") -> CharLanguageModel:
+    """Character language model with any cell (``cell`` in rnn, lstm, gru; default GRU)."""
+    return CharLanguageModel(vocab_size=vocab_size, embedding_dim=embedding_dim, cell=cell, hidden_size=hidden_size,
+                             num_layers=num_layers, dropout=dropout, initial_state=initial_state, backend=backend)
