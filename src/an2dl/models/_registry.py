@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..registry import Registry
 
 __all__ = ["MODELS", "register_model", "get_model", "list_models", "model_spec", "example_inputs"]
@@ -91,7 +91,9 @@ def get_model(name: str, *, weights: str | Path | None = None, **kwargs: Any) ->
 
     Args:
         name: registry name, e.g. ``"lenet5"``.
-        weights: optional path to a ``.safetensors`` state dict, loaded strictly.
+        weights: optional ``.safetensors`` or ``.pth`` path, or URL (a
+            ``#sha256=HEX`` fragment verifies the download), loaded strictly by
+            :func:`an2dl.models.weights.load_weights`.
         **kwargs: the builder's keyword arguments (``num_classes``, ``in_channels``, ...).
 
     Raises:
@@ -110,32 +112,10 @@ def get_model(name: str, *, weights: str | Path | None = None, **kwargs: Any) ->
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a ``.safetensors`` state dict into ``model`` strictly, with a readable error."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """Load a ``.safetensors``/``.pth`` file or URL into ``model`` strictly (see :mod:`an2dl.models.weights`)."""
+    from .weights import load_weights as _load_weights
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"weights file {path} is unreadable: {e}") from None
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:3]}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:3]}")
-        if shapes:
-            parts.append(f"shape mismatch {shapes[:3]}")
-        raise CheckpointError(f"weights file {path} does not fit {type(model).__name__}: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
-    return model
+    return _load_weights(model, path)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
