@@ -299,3 +299,16 @@ def test_callback_state_is_reset_at_fit_start():
     assert trainer.epoch == 2
     trainer.fit(ScriptedValidation([5.0, 4.0, 3.0]), blobs(), blobs(n=12))
     assert trainer.epoch == 3 and es.best == 3.0
+
+
+class PrecisionProbe(ClassificationTask):
+    def training_step(self, batch, ctx):
+        self.seen = (batch[0].dtype, torch.is_autocast_enabled("cpu"))
+        return super().training_step(batch, ctx)
+
+
+@pytest.mark.parametrize("precision, dtype, autocast", [("64-true", torch.float64, False), ("bf16-mixed", torch.bfloat16, True)])
+def test_precision_applies_to_task_steps(precision, dtype, autocast):
+    task = PrecisionProbe(mlp(), num_classes=3)
+    Trainer(max_steps=1, max_epochs=None, batch_size=16, precision=precision, accelerator="cpu", progress=False).fit(task, blobs())
+    assert task.seen == (dtype, autocast)

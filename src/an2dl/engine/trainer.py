@@ -308,6 +308,18 @@ class Trainer:
         for cb in self._active_callbacks:
             getattr(cb, hook)(self, self.task, *args)
 
+    def _step(self, name: str, *args: Any) -> Any:
+        """Call a task step through Fabric: under DDP & co. via the wrapper's forward, otherwise with the
+        precision plugin's input conversion and autocast applied here (Fabric only does it in ``forward``)."""
+        fn = getattr(self._module, name)
+        if self._module._forward_module is not self._module._original_module:
+            return fn(*args)
+        precision = self.fabric.strategy.precision
+        args = precision.convert_input(args)
+        with precision.forward_context():
+            out = fn(*args)
+        return precision.convert_output(out)
+
     # ------------------------------------------------------------------ fit
     def fit(
         self,
@@ -394,7 +406,7 @@ class Trainer:
             if task.automatic_optimization:
                 outputs = self._automatic_step(batch, ctx, sampler.loss_scale(b))
             else:
-                outputs = self._module.training_step(batch, ctx)
+                outputs = self._step("training_step", batch, ctx)
                 self.global_step += 1
                 self._stepped = True
             self.batch_in_epoch += 1
@@ -418,7 +430,7 @@ class Trainer:
             else _nullcontext
         )
         with sync_ctx:
-            outputs = self._module.training_step(batch, ctx)
+            outputs = self._step("training_step", batch, ctx)
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                 raise ConfigError(
@@ -492,14 +504,14 @@ class Trainer:
         was_training = task.training
         task.eval()
         sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
-        step = self._module.validation_step if split == "val" else self._module.test_step
+        step = "validation_step" if split == "val" else "test_step"
         seed_step(self.seed, split, self.global_step, self.rank)
         try:
             with torch.no_grad():
                 for b, batch in enumerate(self._loader(dataset, sampler, split)):
                     batch = self._to_device(batch)
                     ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
-                    step(batch, ctx)
+                    self._step(step, batch, ctx)
             metrics = log.compute(split, self._all_reduce_sum if self.world_size > 1 else None)
             self.eval_artifacts.update(log.artifacts)
             return metrics
@@ -538,7 +550,7 @@ class Trainer:
                 for b, batch in enumerate(self._loader(dataset, sampler, "predict")):
                     batch = self._to_device(batch)
                     ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
-                    outs.append(self._module.predict_step(batch, ctx))
+                    outs.append(self._step("predict_step", batch, ctx))
         finally:
             task.train(was_training)
         if outs and all(isinstance(o, torch.Tensor) for o in outs):

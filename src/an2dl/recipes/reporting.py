@@ -35,7 +35,8 @@ def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
     was_training = task.training
     task.eval()
     with torch.no_grad():
-        probs = task.predict_step((x.to(trainer.device), y), None)
+        dtype = next(task.parameters()).dtype
+        probs = task.predict_step((x.to(trainer.device, dtype), y), None)
     task.train(was_training)
     if not isinstance(probs, torch.Tensor) or probs.dim() != 2:
         return
