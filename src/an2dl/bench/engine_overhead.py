@@ -66,12 +66,12 @@ def engine_overhead(quick: bool = False) -> dict:
     trainer adds its data loader, events and logging.  The trainer's one-time
     set-up (Lightning Fabric) is included.  Runs alternate to share any drift.
     """
-    steps, batch = (60, 64) if quick else (400, 128)
-    x, y = _data(4096)
-    _plain_loop(x, y, batch, 10)  # warm-up: allocator, kernels
-    _trainer(x, y, batch, 10)
+    steps, batch = (30, 32) if quick else (400, 128)
+    x, y = _data(1024 if quick else 4096)
+    _plain_loop(x, y, batch, 5)  # warm-up: allocator, kernels, first imports
+    _trainer(x, y, batch, 5)
     plain, ours = [], []
-    for _ in range(2 if quick else 3):
+    for _ in range(1 if quick else 3):
         plain.append(_plain_loop(x, y, batch, steps))
         ours.append(_trainer(x, y, batch, steps))
     p, o = min(plain), min(ours)
