@@ -151,6 +151,25 @@ def test_char_windows_shift_the_target_by_one():
         CharWindows(torch.arange(5), seq_len=5)
 
 
+def test_char_windows_random_offsets_move_every_epoch_and_keep_the_length():
+    ids = torch.arange(103)
+    w = CharWindows(ids, seq_len=10, stride=10, random_offset=True, seed=5)
+    assert len(w) == (103 - 11 - 9) // 10 + 1
+    offsets = set()
+    for epoch in range(12):
+        w.set_epoch(epoch)
+        offsets.add(w.offset)
+        x, y = w.__getitems__(list(range(len(w)))).value
+        assert x[0, 0] == w.offset and torch.equal(x[:, 1:], y[:, :-1]) and int(y.max()) <= 102
+    assert len(offsets) > 3
+    w.set_epoch(3)
+    again = CharWindows(ids, seq_len=10, stride=10, random_offset=True, seed=5)
+    again.set_epoch(3)
+    assert again.offset == w.offset  # a pure function of (seed, epoch)
+    default = char_text_splits("ab" * 500, seq_len=10)
+    assert default.train.stride == 10 and default.train.random_offset and not default.val.random_offset
+
+
 def test_char_text_splits_by_position(tmp_path):
     text = "abcdefghij" * 100
     data = char_text_splits(text, seq_len=10, val_fraction=0.1, test_fraction=0.1)
@@ -158,7 +177,7 @@ def test_char_text_splits_by_position(tmp_path):
     assert len(data.val) == (100 - 11) // 10 + 1  # non-overlapping windows
     path = tmp_path / "t.txt"
     path.write_text(text)
-    assert len(an2dl.get_dataset("char-text", path=str(path), seq_len=10).train) == 900 - 10
+    assert len(an2dl.get_dataset("char-text", path=str(path), seq_len=10, train_stride=1).train) == 900 - 10
     path.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(DataError, match="not UTF-8"):
         an2dl.get_dataset("char-text", path=str(path))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ...engine.rng import derive_seed
 from ...errors import ConfigError, DataError
 from ..core import DatasetInfo, DataSplits, PreCollated
 from ..download import RemoteFile, locate, read_verified
@@ -108,47 +109,62 @@ class CharWindows(Dataset):
     """Next-character windows over a token stream.
 
     Sample ``i`` is ``(ids[s : s + T], ids[s + 1 : s + T + 1])`` with
-    ``s = i * stride``: the input characters and, at every position, the one
-    that follows.
+    ``s = offset + i * stride``: the input characters and, at every position,
+    the one that follows.
 
     Args:
         ids: the token stream, int64 ``[N]``.
         seq_len: T, characters per window.
         stride: step between window starts (1: every position; ``seq_len``:
-            non-overlapping windows).
+            non-overlapping windows, one pass over the text per epoch as in char-rnn).
+        random_offset: shift all windows by an offset in ``[0, stride)`` drawn
+            anew every epoch from ``(seed, epoch)`` (the trainer calls
+            :meth:`set_epoch`), so that non-overlapping windows cut the text at
+            different places each epoch; the number of windows stays fixed.
+        seed: seed of the offsets.
 
     Shape:
         a batch is ``(x [B, T], y [B, T])`` int64.
     """
 
-    def __init__(self, ids: torch.Tensor, *, seq_len: int, stride: int = 1) -> None:
+    def __init__(self, ids: torch.Tensor, *, seq_len: int, stride: int = 1, random_offset: bool = False,
+                 seed: int = 0) -> None:
         for name, v in (("seq_len", seq_len), ("stride", stride)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ConfigError(f"CharWindows {name} must be a positive integer; got {v!r}")
         ids = torch.as_tensor(ids)
         if ids.dim() != 1 or ids.dtype != torch.int64:
             raise ConfigError(f"CharWindows ids must be an int64 tensor [N]; got {ids.dtype} {list(ids.shape)}")
-        if len(ids) < seq_len + 1:
-            raise ConfigError(f"CharWindows needs at least seq_len + 1 = {seq_len + 1} tokens; got {len(ids)}")
+        slack = stride - 1 if random_offset else 0
+        if len(ids) < seq_len + 1 + slack:
+            raise ConfigError(f"CharWindows needs at least seq_len + 1 = {seq_len + 1} tokens"
+                              f"{f' plus stride - 1 = {slack} for random offsets' if slack else ''}; got {len(ids)}")
         self.ids, self.seq_len, self.stride = ids, seq_len, stride
-        self._offsets = torch.arange(seq_len + 1)
+        self.random_offset, self.seed = bool(random_offset), seed
+        self._length = (len(ids) - seq_len - 1 - slack) // stride + 1
+        self.offset = 0
+        self._steps = torch.arange(seq_len + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's offset (a pure function of ``seed`` and ``epoch``)."""
+        if self.random_offset:
+            self.offset = derive_seed(self.seed, "char-windows", epoch) % self.stride
 
     def __len__(self) -> int:
-        return (len(self.ids) - self.seq_len - 1) // self.stride + 1
+        return self._length
 
     def _window(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        chunk = self.ids[starts[:, None] + self._offsets[None, :]]  # [B, T + 1]
+        chunk = self.ids[starts[:, None] + self._steps[None, :]]  # [B, T + 1]
         return chunk[:, :-1], chunk[:, 1:]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= i < len(self):
             raise IndexError(f"window {i} out of range for {len(self)} windows")
-        i = i % len(self)
-        x, y = self._window(torch.tensor([i * self.stride]))
+        x, y = self._window(torch.tensor([self.offset + (i % len(self)) * self.stride]))
         return x[0], y[0]
 
     def __getitems__(self, indices: Sequence[int]) -> PreCollated:
-        starts = torch.as_tensor(indices, dtype=torch.long) * self.stride
+        starts = self.offset + torch.as_tensor(indices, dtype=torch.long) * self.stride
         return PreCollated(self._window(starts))
 
 
@@ -157,10 +173,11 @@ def char_text_splits(
     *,
     name: str = "text",
     seq_len: int = 128,
-    train_stride: int = 1,
+    train_stride: int | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.0,
     vocab: CharVocab | None = None,
+    seed: int = 0,
 ) -> DataSplits:
     """Character windows of a text: the first part trains, the next validates, the last tests.
 
@@ -172,7 +189,10 @@ def char_text_splits(
         text: the corpus.
         name: recorded in the info.
         seq_len: characters per window (the BPTT length of full back-propagation).
-        train_stride: step between training windows (1: every position).
+        train_stride: step between training windows; ``None`` (default):
+            ``seq_len``, i.e. one pass over the training text per epoch, with
+            the windows shifted by a random offset each epoch; 1: every position.
+        seed: seed of the per-epoch offsets.
         val_fraction, test_fraction: shares of the text.
         vocab: the vocabulary (default: every character of ``text``).
 
@@ -192,11 +212,14 @@ def char_text_splits(
     n_test = int(N * test_fraction)
     n_val = N - n_train - n_test
     parts = [ids[:n_train], ids[n_train:n_train + n_val], ids[n_train + n_val:]]
-    if len(parts[0]) < seq_len + 1:
-        raise ConfigError(f"{name}: the training text ({len(parts[0])} characters) is shorter than seq_len + 1 = {seq_len + 1}")
+    if len(parts[0]) < seq_len + (train_stride or seq_len):
+        raise ConfigError(f"{name}: the training text ({len(parts[0])} characters) is too short for windows of "
+                          f"seq_len = {seq_len}")
 
-    def windows(part: torch.Tensor, stride: int) -> CharWindows | None:
-        return CharWindows(part, seq_len=seq_len, stride=stride) if len(part) >= seq_len + 1 else None
+    def windows(part: torch.Tensor, stride: int, random_offset: bool = False) -> CharWindows | None:
+        if len(part) < seq_len + 1 + (stride - 1 if random_offset else 0):
+            return None
+        return CharWindows(part, seq_len=seq_len, stride=stride, random_offset=random_offset, seed=seed)
 
     info = DatasetInfo(
         name=name,
@@ -206,7 +229,7 @@ def char_text_splits(
         extra={"vocab": vocab.to_dict(), "characters": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2])}},
     )
     return DataSplits(
-        train=windows(parts[0], train_stride),
+        train=windows(parts[0], train_stride or seq_len, random_offset=train_stride is None),
         val=windows(parts[1], seq_len) if val_fraction > 0 else None,
         test=windows(parts[2], seq_len) if test_fraction > 0 else None,
         info=info,
@@ -225,9 +248,10 @@ def tinyshakespeare(
     *,
     root: str | os.PathLike | None = None,
     seq_len: int = 128,
-    train_stride: int = 1,
+    train_stride: int | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.0,
+    seed: int = 0,
     download: bool = True,
 ) -> DataSplits:
     """Tiny Shakespeare: 1,115,394 characters of Shakespeare's plays, 65 distinct (Karpathy's char-rnn corpus).
@@ -238,7 +262,7 @@ def tinyshakespeare(
 
     Args:
         root: folder holding ``input.txt``.
-        seq_len, train_stride, val_fraction, test_fraction: see :func:`char_text_splits`
+        seq_len, train_stride, val_fraction, test_fraction, seed: see :func:`char_text_splits`
             (default: first 90 % train, last 10 % validation, as nanoGPT).
         download: allow downloading the file.
 
@@ -248,7 +272,7 @@ def tinyshakespeare(
     path = locate("tinyshakespeare", [TINYSHAKESPEARE_FILE], root=root, download=download)[TINYSHAKESPEARE_FILE.name]
     text = read_verified(Path(path), TINYSHAKESPEARE_FILE).decode("utf-8")
     return char_text_splits(text, name="tinyshakespeare", seq_len=seq_len, train_stride=train_stride,
-                            val_fraction=val_fraction, test_fraction=test_fraction)
+                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
 
 
 @register_dataset("char-text")
@@ -256,9 +280,10 @@ def char_text(
     *,
     path: str | os.PathLike,
     seq_len: int = 128,
-    train_stride: int = 1,
+    train_stride: int | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.0,
+    seed: int = 0,
 ) -> DataSplits:
     """Character windows of any UTF-8 text file (see :func:`char_text_splits`).
 
@@ -269,4 +294,4 @@ def char_text(
     if not path.is_file():
         raise DataError(f"char-text path {path} is not a file")
     return char_text_splits(_read_text(path), name=path.stem, seq_len=seq_len, train_stride=train_stride,
-                            val_fraction=val_fraction, test_fraction=test_fraction)
+                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

@@ -1,0 +1,70 @@
+"""Shared pieces of the recurrent-network recipes (notes §4.1): several models trained side by side."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.core import DataSplits
+from ..engine.checkpoint import atomic_write_text
+from ..engine.task import Task
+from .base import Recipe
+from .config import to_dict
+
+__all__ = ["Variant", "write_run_config", "fit_variant", "validation_series"]
+
+
+@dataclass
+class Variant:
+    """The outcome of one model of a comparison: final metrics, history and the trained task."""
+
+    name: str
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    task: Task | None = None
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def write_run_config(run_dir: Path, recipe: str, cfg: Any) -> None:
+    """``config.json`` of a recipe that runs several trainers (the layout ``an2dl resume`` reads)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps({"config": {"recipe": recipe, **to_dict(cfg)}}, indent=2) + "\n")
+    (run_dir / "checkpoints").mkdir(exist_ok=True)  # the variants' checkpoints live in variants/<name>/checkpoints
+
+
+def fit_variant(recipe: Recipe, cfg: Any, run_dir: Path, name: str, task: Task, data: DataSplits, *,
+                resume: bool = False, progress: bool | None = None) -> Variant:
+    """Train ``task`` in ``run_dir/variants/<name>`` with the recipe's trainer settings and evaluate it.
+
+    A resumed run continues each variant from its latest checkpoint (a
+    finished variant is only re-evaluated).
+
+    Returns:
+        :class:`Variant` with the validation and test metrics (``val/...``, ``test/...``).
+    """
+    sub = run_dir / "variants" / name
+    trainer = recipe.make_trainer(cfg, sub, progress=progress)
+    ckpt = sub / "checkpoints"
+    t0 = time.perf_counter()
+    trainer.fit(task, data.train, data.val, ckpt_path=ckpt if resume and (ckpt / "LATEST").is_file() else None)
+    seconds = time.perf_counter() - t0  # this call's wall time (a resumed variant: the time since resuming)
+    metrics: dict[str, Any] = {}
+    if data.val is not None:
+        metrics.update(trainer.evaluate(task, data.val, split="val"))
+    if data.test is not None:
+        metrics.update(trainer.evaluate(task, data.test, split="test"))
+    return Variant(name, metrics, list(trainer.history), task, float(seconds), trainer.global_step)
+
+
+def validation_series(history: list[dict[str, Any]], metric: str) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of ``metric`` (e.g. ``"val/loss"``) over a trainer's history."""
+    pts = [(int(r["step"]), float(r[metric])) for r in history if r.get(metric) is not None]
+    seen: dict[int, float] = {}
+    for s, v in pts:  # an epoch-end row may repeat the last step-level validation
+        seen[s] = v
+    steps = sorted(seen)
+    return steps, [seen[s] for s in steps]
