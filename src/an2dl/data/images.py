@@ -125,7 +125,7 @@ def to_float_image(array, *, channels_last: bool | None = None) -> torch.Tensor:
     Returns:
         float32 ``[C, H, W]`` (or ``[B, C, H, W]``) in [0, 1].
     """
-    t = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
+    t = torch.from_numpy(np.array(array)) if not isinstance(array, torch.Tensor) else array
     if t.dtype == torch.uint8:
         t = t.float() / 255.0
     elif t.is_floating_point():
