@@ -453,3 +453,23 @@ def test_classification_task_trains_on_mixup_soft_targets():
     assert seen[0] == (16, 3)  # soft targets in training
     assert any(len(s) == 1 for s in seen)  # hard labels at validation
     assert 0 <= metrics["train/accuracy"] <= 1 and torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_batched_augmentation_in_training_is_a_function_of_the_seed():
+    from an2dl.engine import OptimizerSpec, Trainer
+    from an2dl.tasks import ClassificationTask
+
+    x, y = torch.rand(48, 1, 8, 8, generator=_g(8)), torch.arange(48) % 3
+
+    def train(seed):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        augment = Compose([RandomAffine(degrees=20, translate=0.1), GaussianNoise(std=0.05), CutMix(num_classes=3)])
+        task = ClassificationTask(model, num_classes=3, augment=augment, optimizer=OptimizerSpec("sgd", lr=0.5))
+        Trainer(max_epochs=2, batch_size=16, seed=seed, progress=False, accelerator="cpu", checkpoint=False).fit(
+            task, ArrayDataset(x, y))
+        return model[1].weight.detach().clone()
+
+    a = train(1)
+    assert torch.equal(a, train(1))  # augmentation draws are reseeded per (seed, epoch, step)
+    assert not torch.equal(a, train(2))

@@ -200,7 +200,8 @@ class TargetBatch:
             form["kind"] = "dict"
             samples = [target] if not batched else None
             if batched:
-                tb.label = target.get("label")
+                lab = target.get("label")
+                tb.label = torch.as_tensor(lab, device=images.device) if lab is not None else None
                 tb.mask = target.get("mask")
                 inst = {k: target[k] for k in INSTANCE_KEYS if k in target}
                 for k, v in inst.items():
