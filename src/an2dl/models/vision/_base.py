@@ -132,7 +132,10 @@ class ImageClassifier(nn.Module, abc.ABC):
             raise ConfigError(
                 f"{type(self).__name__} has a replaced head; call replace_head with a new head instead of reset_classifier"
             )
+        ref = next(self.parameters(), None)
         self._reset_classifier(num_classes)
+        if ref is not None:  # the new layer joins the model's device and precision
+            self.to(device=ref.device, dtype=ref.dtype)
         self.num_classes = num_classes
 
     def replace_head(self, head: nn.Module, *, num_classes: int) -> None:
