@@ -473,3 +473,10 @@ def test_batched_augmentation_in_training_is_a_function_of_the_seed():
     a = train(1)
     assert torch.equal(a, train(1))  # augmentation draws are reseeded per (seed, epoch, step)
     assert not torch.equal(a, train(2))
+
+
+def test_transforms_inside_a_model_support_module_apply():
+    model = nn.Sequential(Compose([RandomAffine(degrees=5), ColorJitter(brightness=0.1)]), nn.Flatten(), nn.Linear(16, 2))
+    seen = []
+    model.apply(lambda m: seen.append(type(m).__name__))  # nn.Module.apply must keep its meaning
+    assert "RandomAffine" in seen and "Linear" in seen

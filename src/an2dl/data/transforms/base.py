@@ -61,7 +61,7 @@ def check_probability(p: float, owner: str) -> float:
 class Transform(nn.Module, metaclass=ABCMeta):
     """Base class: ``transform(image, target=None, *, generator=None)``.
 
-    Subclasses implement :meth:`apply` on a :class:`TargetBatch` and set
+    Subclasses implement :meth:`apply_batch` on a :class:`TargetBatch` and set
     ``random`` (class attribute) to say whether they draw random parameters.
     """
 
@@ -93,11 +93,11 @@ class Transform(nn.Module, metaclass=ABCMeta):
                     )
         batch, form = TargetBatch.from_inputs(image, target)
         if self.active:
-            batch = self.apply(batch, generator)
+            batch = self.apply_batch(batch, generator)
         return batch.to_outputs(form)
 
     @abstractmethod
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         """Transform a packed batch (the image and every target in it)."""
 
 
@@ -123,7 +123,7 @@ class Compose(Transform):
         self.transforms = nn.ModuleList(transforms)
         self.fuse = fuse
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         from .geometric import GeometricTransform, warp_batch
 
         pending: list[GeometricTransform] = []
@@ -147,7 +147,7 @@ class Compose(Transform):
                 pending.append(t)
                 continue
             batch = flush(batch)
-            batch = t.apply(batch, generator)
+            batch = t.apply_batch(batch, generator)
         return flush(batch)
 
 
@@ -166,13 +166,13 @@ class RandomApply(Transform):
         self.transform = transform
         self.p = check_probability(p, "RandomApply")
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         chosen = torch.rand(batch.batch_size, generator=generator) < self.p
         on = chosen.nonzero().flatten().to(batch.image.device)
         off = (~chosen).nonzero().flatten().to(batch.image.device)
         if len(on) == 0:
             return batch
-        done = self.transform.apply(batch.select(on), generator)
+        done = self.transform.apply_batch(batch.select(on), generator)
         if len(off) == 0:
             return done
         return TargetBatch.merge([done, batch.select(off)], [on, off], batch.batch_size)
@@ -207,7 +207,7 @@ class ClassSpecific(Transform):
         self.branches = nn.ModuleDict({str(k): transforms[k] for k in self.classes})
         self.default = default
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         if batch.label is None:
             raise ValueError("ClassSpecific needs class labels: call it with a label target, e.g. transform(x, y)")
         cls = batch.label.argmax(dim=1) if batch.label.dim() == 2 else batch.label
@@ -220,11 +220,11 @@ class ClassSpecific(Transform):
             if len(idx):
                 t = self.branches[str(k)]
                 sub = batch.select(idx)
-                parts.append(t.apply(sub, generator) if t.active else sub)
+                parts.append(t.apply_batch(sub, generator) if t.active else sub)
                 where.append(idx)
         rest = (~covered).nonzero().flatten()
         if len(rest):
             sub = batch.select(rest)
-            parts.append(self.default.apply(sub, generator) if self.default is not None and self.default.active else sub)
+            parts.append(self.default.apply_batch(sub, generator) if self.default is not None and self.default.active else sub)
             where.append(rest)
         return TargetBatch.merge(parts, where, batch.batch_size)

@@ -297,7 +297,7 @@ class GeometricTransform(Transform):
              *, device: torch.device | str = "cpu") -> WarpPlan:
         """Draw this step's matrices for ``batch_size`` images of ``size = (H, W)``."""
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         return warp_batch(batch, [self.plan(batch.batch_size, batch.size, generator, device=batch.image.device)])
 
 

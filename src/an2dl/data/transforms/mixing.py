@@ -99,7 +99,7 @@ class Mixup(_Mixing):
     def __init__(self, *, alpha: float = 0.2, num_classes: int, p: float = 1.0) -> None:
         super().__init__(alpha=alpha, num_classes=num_classes, p=p)
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         if batch.mask is not None:
             raise TypeError("Mixup blends pixels, which has no meaning for segmentation masks; use CutMix")
         y = self.soft_labels(batch)
@@ -125,7 +125,7 @@ class CutMix(_Mixing):
     def __init__(self, *, alpha: float = 1.0, num_classes: int, p: float = 1.0) -> None:
         super().__init__(alpha=alpha, num_classes=num_classes, p=p)
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         y = self.soft_labels(batch)
         lam, perm, mix = self.draw(batch, generator)
         h, w = batch.size

@@ -104,7 +104,7 @@ class _FactorTransform(Transform):
             f = torch.where(bernoulli(b, self.p, generator), f, torch.full_like(f, self.neutral))
         return f.to(batch.image.device, batch.image.dtype).view(b, 1, 1, 1)
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         f = self.factors(batch, generator)
         return batch.replace(image=self.adjust(batch.image, f).clamp_(0, 1))
 
@@ -190,9 +190,9 @@ class ColorJitter(Transform):
             parts.append(RandomHue(hue=hue, p=p))
         self.parts = torch.nn.ModuleList(parts)
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         for t in self.parts:
-            batch = t.apply(batch, generator)
+            batch = t.apply_batch(batch, generator)
         return batch
 
 
@@ -216,7 +216,7 @@ class GaussianNoise(Transform):
         self.std = float(std)
         self.p = check_probability(p, "GaussianNoise")
 
-    def apply(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
+    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         x = batch.image
         b = batch.batch_size
         if generator is not None:
