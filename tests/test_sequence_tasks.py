@@ -9,7 +9,7 @@ from torch import nn
 
 import an2dl
 from an2dl.data import ArrayDataset
-from an2dl.engine import Callback, OptimizerSpec, Trainer
+from an2dl.engine import Callback, GradientClipping, OptimizerSpec, Trainer
 from an2dl.errors import ConfigError
 from an2dl.models import get_model
 from an2dl.models.sequence.char_lm import CharLanguageModel
@@ -89,6 +89,15 @@ def test_truncated_bptt_gradients_match_the_windowed_definition(k1, k2):
             assert torch.allclose(g, e, atol=1e-10, rtol=0)
         prev = end
     assert float(rec.grads[0][0].abs().sum()) > 0  # the learnable initial state is trained by the first window
+
+
+def test_truncated_bptt_steps_go_through_the_clipping_callback():
+    x, y = _tokens(T=9)
+    task = LanguageModelTask(_lm(), bptt="truncated", k1=3, optimizer=OptimizerSpec("sgd", lr=0.1))
+    rec = _GradRecorder()
+    _trainer(callbacks=[GradientClipping(max_value=1e-3), rec]).fit(task, ArrayDataset(x, y))
+    assert len(rec.grads) == 3
+    assert max(float(g.abs().max()) for step in rec.grads for g in step) <= 1e-3
 
 
 def test_language_model_metrics_are_nats_and_corpus_perplexity():

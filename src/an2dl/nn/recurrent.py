@@ -352,7 +352,10 @@ def _set_forget_bias(bias_ih: torch.Tensor, bias_hh: torch.Tensor, H: int, value
 
 # ---------------------------------------------------------------------------------------------------------------------
 def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """Boolean padding mask, True at the valid (non-padded) steps of each sequence.
+    """Boolean padding mask, True at the valid (non-padded) steps of each sequence (variable lengths, notes §4.1.1).
+
+    True means "a real step" — the same meaning as PyTorch's attention masks
+    (True = may attend), so it serves as a key-padding mask too.
 
     Args:
         lengths: valid length of each sequence.
@@ -366,7 +369,7 @@ def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
 
 
 def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
-    """Lengths of a left-aligned padding mask (True = valid step).
+    """Lengths of a left-aligned padding mask (True = valid step); the inverse of :func:`lengths_to_mask`.
 
     Raises:
         ValueError: ``mask`` is not boolean ``[B, T]`` or a True follows a False
@@ -386,7 +389,12 @@ def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
 
 
 def detach_state(state: Any) -> Any:
-    """Cut the graph behind a state (tensor, tuple of tensors or ``None``) for truncated BPTT."""
+    """Cut the graph behind a state (tensor, tuple of tensors or ``None``) for truncated BPTT (notes §4.1.1.1).
+
+    The values are kept, so the next piece of a sequence starts where the
+    previous one ended, but no gradient flows back past this point
+    (Williams & Peng 1990).
+    """
     if state is None:
         return None
     if isinstance(state, torch.Tensor):

@@ -56,7 +56,7 @@ class SeqClassifyConfig:
     model: ClassifierModel = field(default_factory=ClassifierModel)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=3e-3, schedule=ScheduleSpec("cosine")))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=25, batch_size=64))
-    clip: ClipConfig = field(default_factory=lambda: ClipConfig(max_norm=1.0))
+    clip: ClipConfig = field(default_factory=lambda: ClipConfig(max_value=1.0))  # clipping by value (norm elsewhere)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
