@@ -198,7 +198,7 @@ class ManualMLP:
         h = x
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            a = h @ w.T + b
+            a = torch.addmm(b, h, w.T)  # a_l = h_{l-1} W_lᵀ + b_l in one fused call
             if i < last:
                 cache.append((h, self._hidden.derivative(a)))
                 h = self._hidden.fn(a)
