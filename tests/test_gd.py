@@ -153,3 +153,32 @@ def test_bad_input():
         batch_size_for("full", 10)
     with pytest.raises(ConfigError, match="num_samples must be a positive integer; got 0"):
         batch_size_for("batch", 0)
+
+
+def test_nesterov_state_survives_an_exact_resume(tmp_path):
+    from an2dl.engine import Callback, Checkpoint
+    from an2dl.engine.checkpoint import list_checkpoints
+
+    class CountBatches(Callback):
+        def __init__(self):
+            self.n = 0
+
+        def on_batch_end(self, trainer, task, outputs, batch, batch_idx):
+            self.n += 1
+
+    def run(ckpt=None):
+        torch.manual_seed(0)
+        task = ClassificationTask(get_model("mlp", hidden=[16]), num_classes=10,
+                                  optimizer=OptimizerSpec("nag", lr=0.1, momentum=0.9))
+        count = CountBatches()
+        tr = Trainer(max_epochs=3, batch_size=16, progress=False, accelerator="cpu", val_every_n_epochs=None,
+                     run_dir=tmp_path, callbacks=[Checkpoint(every_n_epochs=1, keep_last=3), count])
+        tr.fit(task, _digits_like(), ckpt_path=ckpt)
+        return task, count.n
+
+    full, n_full = run()
+    first_epoch = list_checkpoints(tmp_path / "checkpoints")[0]
+    resumed, n_resumed = run(first_epoch)
+    assert (n_full, n_resumed) == (18, 12)  # the second run really continued after the first epoch
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)

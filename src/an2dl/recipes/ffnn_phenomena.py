@@ -81,6 +81,7 @@ def _layer_plot(run_dir: Path, values: dict[str, list[float]], name: str, ylabel
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", ms=3, label=label)
     ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
