@@ -148,7 +148,8 @@ class GoogLeNet(ImageClassifier):
         small_input: 3×3/1 stem without the stem max-pools.
 
     Shape:
-        input ``[B, in_channels, H, W]``; output ``[B, K]`` logits, or
+        input ``[B, in_channels, H, W]`` with ``H, W >= 15`` (``>= 2`` with
+        ``small_input``); output ``[B, K]`` logits, or
         :class:`GoogLeNetOutputs` in training mode with ``aux_logits``.
     """
 

@@ -17,10 +17,10 @@ Network (input 3×299×299)::
     global average pooling → dropout 0.5 → fc 2048 → K
 
 State-dict compatible with torchvision's ``inception_v3`` (27,161,264
-parameters with the auxiliary head, 23,834,568 without).  Departures from
-the paper, torchvision's: the auxiliary head is the only one and has no
-batch norm in its FC layer; label smoothing and RMSProp are training
-choices left to the user.  Our own departure: when the Mixed_6e map is
+parameters with the auxiliary head, 23,834,568 without).  Departure from
+the paper, torchvision's: the auxiliary classifier has no batch norm after
+its fully connected layer (the paper's "BN-auxiliary"); label smoothing
+and RMSProp are training choices left to the user.  Our own departure: when the Mixed_6e map is
 smaller than 17×17 (inputs under 299 pixels) the auxiliary head pools
 adaptively to 5×5 instead of the 5×5/3 average pool, so that training with
 the auxiliary head works on small images; at 299×299 and above it is

@@ -252,6 +252,7 @@ class BlockConfig:
     stride: int
 
     def scaled(self, width_mult: float) -> BlockConfig:
+        """The block with every channel count multiplied by ``width_mult`` and rounded by :func:`make_divisible`."""
         return BlockConfig(
             make_divisible(self.input_channels * width_mult), self.kernel,
             make_divisible(self.expanded_channels * width_mult), make_divisible(self.out_channels * width_mult),

@@ -112,6 +112,7 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def last_norm(self) -> nn.BatchNorm2d:
+        """The batch norm before the addition (zeroed by ``zero_init_residual``)."""
         return self.bn2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,6 +150,7 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def last_norm(self) -> nn.BatchNorm2d:
+        """The batch norm before the addition (zeroed by ``zero_init_residual``)."""
         return self.bn3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
