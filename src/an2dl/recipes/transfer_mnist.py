@@ -9,8 +9,8 @@ The experiment of the notes' section, end to end on real data:
    batch norms in evaluation mode) and train the head;
 3. **fine-tune**: unfreeze the trunk and train everything at a lower,
    block-wise decaying learning rate;
-4. **baseline**: the same network trained from scratch on the same 500
-   images for as many epochs as stages 2 and 3 together.
+4. **baseline**: the same network trained from scratch on the same
+   5 × 50 = 250 images for as many epochs as stages 2 and 3 together.
 
 Both are evaluated on every test image of the digits 5–9.  ``results.json``
 holds ``pretrain/test_accuracy`` (digits 0–4), ``head/test_accuracy``
@@ -73,7 +73,7 @@ class StageConfig:
 
 @dataclass
 class FineTuneConfig:
-    epochs: int = 15  # passes over the 500 target images
+    epochs: int = 15  # passes over the few-shot target images
     batch_size: int = 50  # mini-batch size
     blocks: str = "all"  # trunk blocks to unfreeze from the top: "all" or a number
     lr: float = 1e-3  # learning rate of the topmost unfrozen block (lower than the head's 1e-2)
@@ -219,7 +219,7 @@ class TransferMNIST(Recipe):
         histories["transfer"] = tr.history
         final_task, final_trainer = task, tr
 
-        # 4. the baseline: same network, same 500 images, from scratch
+        # 4. the baseline: same network, same few-shot images, from scratch
         seed_everything(cfg.trainer.seed + 1)
         scratch = get_model(m.name, num_classes=n_tgt, in_channels=1, **m.kwargs)
         task = ClassificationTask(scratch, num_classes=n_tgt, optimizer=cfg.scratch.optim)
