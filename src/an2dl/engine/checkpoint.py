@@ -129,16 +129,22 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
+def atomic_write_text(path: str | Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename.
+
+    Readers see the old or the new content, never a mix.  ``durable=True``
+    also fsyncs (the file survives a power cut); logs rewritten every epoch skip it.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _sha256(path: Path) -> str:

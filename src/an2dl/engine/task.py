@@ -104,9 +104,10 @@ class StepContext:
         trainer: the running :class:`~an2dl.engine.Trainer`.
     """
 
-    def __init__(self, trainer: Trainer, split: str, log: MetricLog) -> None:
+    def __init__(self, trainer: Trainer, split: str, log: MetricLog, *, training: bool = False) -> None:
         self.trainer = trainer
         self.split = split
+        self._training = training
         self._log = log
         self.batch_idx = 0
         self.batch_size = 1
@@ -129,7 +130,9 @@ class StepContext:
 
     @property
     def training(self) -> bool:
-        return self.split == "train"
+        """True inside a training step (augmentation, dropout); False in every evaluation,
+        also when the training split itself is evaluated."""
+        return self._training
 
     def log(self, name: str, value: Any, *, batch_size: int | None = None) -> None:
         """Record ``value`` (scalar tensor/float or a torchmetrics Metric) as ``split/name``."""

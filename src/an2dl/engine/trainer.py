@@ -275,7 +275,7 @@ class Trainer:
             self.fabric.setup_optimizers(self.optimizers[0])
         ]
         self._active_callbacks = sorted(self.callbacks + self._default_callbacks(), key=lambda cb: cb.order)
-        self._train_ctx = StepContext(self, "train", self._train_log)
+        self._train_ctx = StepContext(self, "train", self._train_log, training=True)
 
     def _train_sampler(self, n: int, *, epoch: int, start: int) -> EpochBatchSampler:
         return EpochBatchSampler(

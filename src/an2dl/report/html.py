@@ -51,8 +51,13 @@ def _read_json(path: Path, default: Any) -> Any:
         return default
 
 
+def _cell(v: Any) -> str:
+    text = html.escape(_fmt(v))
+    return f"<pre>{text}</pre>" if isinstance(v, str) and "\n" in v else text
+
+
 def _table(rows: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
@@ -78,7 +83,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;font-size:.9em}
 th{background:#f5f5f5;font-weight:600}figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
-figure img{max-width:100%}figcaption{font-size:.85em;color:#555}.metric{font-size:1.2em}
+figure img{max-width:100%}pre{white-space:pre-wrap;margin:0;font-size:.85em}figcaption{font-size:.85em;color:#555}.metric{font-size:1.2em}
 """
 
 

@@ -57,8 +57,9 @@ class MetricsLogger(Callback):
         w = csv.DictWriter(buf, fieldnames=head, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-        atomic_write_text(trainer.run_dir / "metrics.csv", buf.getvalue())
-        atomic_write_text(trainer.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        # rewritten whole (a resumed run continues them exactly) but not fsynced: logs, not state
+        atomic_write_text(trainer.run_dir / "metrics.csv", buf.getvalue(), durable=False)
+        atomic_write_text(trainer.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows), durable=False)
         if self._writer is not None:
             for row in rows[self._written :]:
                 for k, v in row.items():
