@@ -228,20 +228,7 @@ def from_dict(cls: type, data: dict[str, Any], *, prefix: str = "") -> Any:
     Raises:
         ConfigError: unknown keys (with close matches) or values of the wrong type.
     """
-    hints = _hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for k, v in data.items():
-        full = f"{prefix}.{k}" if prefix else k
-        if k not in names:
-            near = close_matches(k, names)
-            hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(names)}"
-            raise ConfigError(f"unknown setting {full!r}{hint}")
-        kwargs[k] = _convert(v, hints[k], full)
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{prefix + ': ' if prefix else ''}{e}") from None
+    return _merge(cls(), data, prefix)
 
 
 def _merge(cfg: Any, data: dict[str, Any], prefix: str = "") -> Any:
