@@ -231,6 +231,14 @@ def test_cifar_resnet_parameter_counts_match_the_paper(depth, paper_millions):
     assert round(_params(f"resnet{depth}") / 1e6, digits) == paper_millions
 
 
+def test_small_inputs_use_fast_batch_norm_statistics():
+    # the ImageNet settings of MobileNet v3 and EfficientNet-B5+ average over ~100 steps; small inputs use 0.1
+    for name in ("mobilenet_v3_small", "efficientnet_b5"):
+        default = {m.momentum for m in _meta(name).modules() if isinstance(m, nn.BatchNorm2d)}
+        small = {m.momentum for m in _meta(name, small_input=True).modules() if isinstance(m, nn.BatchNorm2d)}
+        assert default == {0.01} and small == {0.1}
+
+
 def test_efficientnet_compound_scaling():
     from an2dl.models.vision.efficientnet import EFFICIENTNET_PARAMS, MBConv
 

@@ -40,7 +40,9 @@ batch-norm settings (ε = 0.001, momentum 0.01), which do not change the
 state dict.
 
 Small inputs (``small_input=True``): the stem convolution has stride 1, so
-32×32 images reach the last stage as a 2×2 map.
+32×32 images reach the last stage as a 2×2 map, and B5–B7 keep PyTorch's
+batch-norm settings (the slow running averages of the TensorFlow settings
+lag behind short runs; see :mod:`an2dl.models.vision.mobilenet`).
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ class EfficientNet(ImageClassifier):
         num_classes: output units K.
         in_channels: input channels.
         small_input: stride-1 stem.
-        tf_batch_norm: ε = 0.001 and momentum 0.01 in every batch norm (B5–B7).
+        tf_batch_norm: ε = 0.001 and momentum 0.01 in every batch norm (B5–B7; not with ``small_input``).
         resolution: the input size of this scale (the registered example input).
 
     Shape:
@@ -169,7 +171,10 @@ class EfficientNet(ImageClassifier):
         dropout = check_probability("EfficientNet", "dropout", dropout)
         stochastic_depth_prob = check_probability("EfficientNet", "stochastic_depth_prob", stochastic_depth_prob)
         self.default_input_size = resolution
-        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01) if tf_batch_norm else nn.BatchNorm2d
+        # small inputs keep PyTorch's momentum 0.1 (see the note on MobileNet v3's small_input)
+        norm: type[nn.BatchNorm2d] | partial = nn.BatchNorm2d
+        if tf_batch_norm and not small_input:
+            norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 
         def width(c: int) -> int:
             return make_divisible(c * width_mult, 8)

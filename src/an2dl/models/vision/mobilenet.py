@@ -29,7 +29,11 @@ with torchvision (5,483,032 / 2,542,856 parameters).  Departure from the
 paper, torchvision's: the squeeze width is rounded with :func:`make_divisible`.
 
 Small inputs (``small_input=True``, every version): the first convolution
-has stride 1, so 28–32 pixel images end with a 2×2 map instead of 1×1.
+has stride 1, so 28–32 pixel images end with a 2×2 map instead of 1×1; v3
+also uses batch-norm momentum 0.1 instead of the ImageNet setting's 0.01,
+whose running averages lag so far behind a few hundred training steps that
+the evaluation-mode accuracy collapses (``mobilenet_v3_small``, 3,000 MNIST
+images, 2 epochs of Adam: test accuracy 10 % with 0.01, 86 % with 0.1).
 """
 
 from __future__ import annotations
@@ -347,7 +351,9 @@ class MobileNetV3(ImageClassifier):
         dropout = check_probability("MobileNetV3", "dropout", dropout)
         blocks, last_channel = _V3_ARCHS[arch]
         blocks = tuple(b.scaled(wm) for b in blocks)
-        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        # the ImageNet setting's slow running averages (momentum 0.01) lag behind a short run on small
+        # images, and the evaluation-mode accuracy collapses: small inputs use PyTorch's default 0.1
+        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.1 if small_input else 0.01)
         layers: list[nn.Module] = [
             ConvNormAct(in_channels, blocks[0].input_channels, 3, 1 if small_input else 2, norm_layer=norm,
                         activation=nn.Hardswish)
