@@ -165,7 +165,7 @@ def summary_figure(model: torch.nn.Module, example: torch.Tensor, run_dir: Path,
 
     text = summarize(model, example).table()
     lines = text.splitlines()
-    fig = figure(figsize=(0.075 * max(len(line) for line in lines) + 0.5, 0.19 * len(lines) + 0.4))
+    fig = figure(figsize=(0.09 * max(len(line) for line in lines) + 0.5, 0.19 * len(lines) + 0.4))
     fig.text(0.01, 0.99, text, family="monospace", fontsize=8, va="top")
     save_figure(fig, run_dir, name, "Per-layer output shape, parameters ((h_r·h_c·c)·n_f + n_f for convolutions) and "
                 "forward FLOPs (a multiply-add counts 2) for one input")
