@@ -93,36 +93,36 @@ def test_translation_shifts_pixels_and_targets():
 def test_boxes_outside_the_image_are_clipped_then_dropped_when_empty():
     x = torch.zeros(1, 10, 10)
     boxes = torch.tensor([[-5.0, -5.0, 4.0, 4.0], [12.0, 1.0, 15.0, 3.0], [3.0, 3.0, 3.0, 6.0], [2.0, 8.0, 20.0, 30.0]])
-    _, t = Resize(10)(x, {"boxes": boxes, "labels": torch.arange(4)})
+    _, t = Resize(size=10)(x, {"boxes": boxes, "labels": torch.arange(4)})
     assert t["boxes"].tolist() == [[0.0, 0.0, 4.0, 4.0], [2.0, 8.0, 10.0, 10.0]]
     assert t["labels"].tolist() == [0, 3]
 
 
 def test_resize_and_crops_scale_targets():
     x = torch.rand(1, 8, 12, generator=_g())
-    out, t = Resize((4, 6))(x, {"boxes": torch.tensor([[2.0, 2.0, 6.0, 4.0]]),
+    out, t = Resize(size=(4, 6))(x, {"boxes": torch.tensor([[2.0, 2.0, 6.0, 4.0]]),
                                 "keypoints": torch.tensor([[[4.0, 6.0, 2.0]]])})
     assert out.shape == (1, 4, 6)
     torch.testing.assert_close(out, torch.nn.functional.interpolate(x[None], size=(4, 6), mode="bilinear")[0], atol=1e-5, rtol=0)
     assert t["boxes"].tolist() == [[1.0, 1.0, 3.0, 2.0]] and t["keypoints"].tolist() == [[[2.0, 3.0, 2.0]]]
-    out, t = CenterCrop(4)(x, {"keypoints": torch.tensor([[[5.0, 3.0, 2.0], [0.5, 0.5, 2.0]]])})
+    out, t = CenterCrop(size=4)(x, {"keypoints": torch.tensor([[[5.0, 3.0, 2.0], [0.5, 0.5, 2.0]]])})
     torch.testing.assert_close(out, x[:, 2:6, 4:8], atol=1e-5, rtol=0)
     assert t["keypoints"].tolist() == [[[1.0, 1.0, 2.0], [-3.5, -1.5, 0.0]]]  # the second left the image
 
 
 def test_random_crop_cuts_grid_aligned_windows():
     x = torch.arange(2 * 9 * 9, dtype=torch.float32).view(2, 1, 9, 9) / 200
-    out = RandomCrop(4)(x, generator=_g(3))
+    out = RandomCrop(size=4)(x, generator=_g(3))
     for b in range(2):
         hits = [(i, j) for i in range(6) for j in range(6) if torch.allclose(x[b, :, i : i + 4, j : j + 4], out[b], atol=1e-5)]
         assert len(hits) == 1
-    padded = RandomCrop(9, padding=3)(x, generator=_g(4))
+    padded = RandomCrop(size=9, padding=3)(x, generator=_g(4))
     assert padded.shape == x.shape
 
 
 def test_random_resized_crop_output_and_area():
     x = torch.rand(16, 3, 20, 30, generator=_g())
-    out, t = RandomResizedCrop(10, scale=(0.25, 0.5))(x, {"boxes": [torch.tensor([[0.0, 0.0, 30.0, 20.0]])] * 16},
+    out, t = RandomResizedCrop(size=10, scale=(0.25, 0.5))(x, {"boxes": [torch.tensor([[0.0, 0.0, 30.0, 20.0]])] * 16},
                                                       generator=_g(5))
     assert out.shape == (16, 3, 10, 10)
     # the whole-image box becomes the whole output
@@ -182,7 +182,7 @@ def test_same_generator_same_result_and_eval_mode_is_identity():
     assert torch.equal(a, t(x))  # the global generator (reseeded by the trainer per step)
     t.eval()
     assert torch.equal(t(x), x)
-    assert not torch.equal(Resize(5).eval()(x), x[..., :5, :5])  # deterministic transforms always apply
+    assert not torch.equal(Resize(size=5).eval()(x), x[..., :5, :5])  # deterministic transforms always apply
 
 
 def test_augmentation_as_a_layer_is_active_only_in_training():
@@ -227,7 +227,7 @@ def test_class_specific_transforms():
     with pytest.raises(ValueError, match="needs class labels"):
         t(x)
     with pytest.raises(ValueError, match="different shapes"):
-        ClassSpecific({1: Resize(3)})(x, y)
+        ClassSpecific({1: Resize(size=3)})(x, y)
 
 
 # ---------------------------------------------------------------- Mixup / CutMix
@@ -403,9 +403,9 @@ def test_bad_targets():
         (lambda: RandomAffine(translate=1.5), "translate must be a fraction"),
         (lambda: RandomAffine(scale=1.0), r"scale must be in \[0, 1\)"),
         (lambda: RandomRotation(degrees=10, p=2), "p must be a probability"),
-        (lambda: RandomCrop(0), "size must be a positive integer"),
-        (lambda: RandomResizedCrop(8, scale=(0.5, 0.1)), "scale must be"),
-        (lambda: Resize(8, interpolation="cubic"), "interpolation must be one of"),
+        (lambda: RandomCrop(size=0), "size must be a positive integer"),
+        (lambda: RandomResizedCrop(size=8, scale=(0.5, 0.1)), "scale must be"),
+        (lambda: Resize(size=8, interpolation="cubic"), "interpolation must be one of"),
         (lambda: RandomBrightness(brightness=-0.1), "brightness must be"),
         (lambda: RandomHue(hue=0.7), r"hue must be in \[0, 0.5\]"),
         (lambda: GaussianNoise(std=0), "std must be a positive number"),
@@ -421,7 +421,7 @@ def test_bad_settings(make, match):
 
 def test_random_crop_larger_than_image():
     with pytest.raises(ValueError, match="exceeds the padded image"):
-        RandomCrop(12)(torch.rand(1, 8, 8))
+        RandomCrop(size=12)(torch.rand(1, 8, 8))
 
 
 def test_rotation_about_the_centre_keeps_the_centre():

@@ -53,11 +53,11 @@ def _geometric(draw, size, axis_aligned):
     options = [
         lambda: HorizontalFlip(**NEAREST),
         lambda: RandomVerticalFlip(p=1.0, **NEAREST),
-        lambda: RandomCrop((draw(st.integers(8, h)), draw(st.integers(8, w))), padding=draw(st.integers(3, 4)), **NEAREST),
-        lambda: Resize((draw(st.integers(h, 2 * h)), draw(st.integers(w, 2 * w))), **NEAREST),
-        lambda: CenterCrop((draw(st.integers(8, h + 4)), draw(st.integers(8, w + 4))), **NEAREST),
+        lambda: RandomCrop(size=(draw(st.integers(8, h)), draw(st.integers(8, w))), padding=draw(st.integers(3, 4)), **NEAREST),
+        lambda: Resize(size=(draw(st.integers(h, 2 * h)), draw(st.integers(w, 2 * w))), **NEAREST),
+        lambda: CenterCrop(size=(draw(st.integers(8, h + 4)), draw(st.integers(8, w + 4))), **NEAREST),
         lambda: Affine(translate=(draw(st.floats(-5, 5)), draw(st.floats(-5, 5))), scale=draw(st.floats(0.8, 1.25)), **NEAREST),
-        lambda: RandomResizedCrop((h, w), scale=(0.4, 1.0), **NEAREST),
+        lambda: RandomResizedCrop(size=(h, w), scale=(0.4, 1.0), **NEAREST),
     ]
     if not axis_aligned:
         options += [

@@ -505,7 +505,7 @@ class RandomCrop(GeometricTransform):
         fill, mask_fill, interpolation: see :class:`GeometricTransform`.
     """
 
-    def __init__(self, size: int | Sequence[int], *, padding: int = 0, **kwargs) -> None:
+    def __init__(self, *, size: int | Sequence[int], padding: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = _check_size(size, "RandomCrop")
         if not isinstance(padding, int) or padding < 0:
@@ -540,8 +540,8 @@ class RandomResizedCrop(GeometricTransform):
 
     def __init__(
         self,
-        size: int | Sequence[int],
         *,
+        size: int | Sequence[int],
         scale: Sequence[float] = (0.08, 1.0),
         ratio: Sequence[float] = (3 / 4, 4 / 3),
         **kwargs,
@@ -574,7 +574,7 @@ class Resize(GeometricTransform):
 
     random = False
 
-    def __init__(self, size: int | Sequence[int], **kwargs) -> None:
+    def __init__(self, *, size: int | Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = _check_size(size, "Resize")
 
@@ -592,7 +592,7 @@ class CenterCrop(GeometricTransform):
 
     random = False
 
-    def __init__(self, size: int | Sequence[int], **kwargs) -> None:
+    def __init__(self, *, size: int | Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = _check_size(size, "CenterCrop")
 
