@@ -480,3 +480,26 @@ def test_transforms_inside_a_model_support_module_apply():
     seen = []
     model.apply(lambda m: seen.append(type(m).__name__))  # nn.Module.apply must keep its meaning
     assert "RandomAffine" in seen and "Linear" in seen
+
+
+def test_per_sample_augmentation_resumes_bit_exactly(tmp_path):
+    from an2dl.engine import Checkpoint, OptimizerSpec, Trainer
+    from an2dl.engine.checkpoint import list_checkpoints
+    from an2dl.tasks import ClassificationTask
+
+    x, y = torch.rand(40, 1, 8, 8, generator=_g(9)), torch.arange(40) % 2
+
+    def run(run_dir, ckpt=None):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+        task = ClassificationTask(model, num_classes=2, optimizer=OptimizerSpec("sgd", lr=0.3, momentum=0.9))
+        ds = AugmentedDataset(ArrayDataset(x, y), Compose([RandomAffine(degrees=30, translate=0.2), GaussianNoise(std=0.1)]),
+                              seed=5)
+        trainer = Trainer(max_epochs=2, batch_size=8, seed=3, run_dir=run_dir, progress=False, accelerator="cpu",
+                          callbacks=[Checkpoint(every_n_steps=1, keep_last=100)])
+        trainer.fit(task, ds, ckpt_path=ckpt)
+        return model[1].weight.detach().clone()
+
+    ref = run(tmp_path / "ref")
+    mid = list_checkpoints(tmp_path / "ref" / "checkpoints")[6]  # inside the second epoch
+    assert torch.equal(run(tmp_path / "resumed", ckpt=mid), ref)
