@@ -99,6 +99,16 @@ def test_weights_of_another_architecture_list_the_mismatches(tmp_path, source):
         get_model("lenet5", weights=path)
 
 
+def test_auxiliary_heads_in_the_file_give_a_hint(tmp_path):
+    torch.manual_seed(0)
+    src = get_model("googlenet", aux_logits=True, small_input=True, num_classes=3)
+    path = tmp_path / "googlenet.safetensors"
+    save_file(src.state_dict(), str(path))
+    with pytest.raises(CheckpointError, match="build the model with aux_logits=True"):
+        get_model("googlenet", small_input=True, num_classes=3, weights=path)
+    assert _same(get_model("googlenet", aux_logits=True, small_input=True, num_classes=3, weights=path), src)
+
+
 def test_non_strict_loading_still_rejects_shape_mismatches(tmp_path, source):
     state = source.state_dict()
     del state["fc.bias"]

@@ -337,7 +337,7 @@ def test_auxiliary_heads_in_training_and_evaluation():
         F.cross_entropy(out.aux_logits1, target) + F.cross_entropy(out.aux_logits2, target))
     torch.testing.assert_close(auxiliary_loss(out, target), expected)
     assert model.eval()(x).shape == (2, 5)
-    inc = _meta("inception_v3", num_classes=4).train()
+    inc = _meta("inception_v3", num_classes=4, aux_logits=True).train()
     out = inc(torch.empty(2, 3, 299, 299, device="meta"))
     assert isinstance(out, InceptionOutputs) and out.aux_logits.shape == (2, 4)
     # below 299 px the auxiliary head pools adaptively instead of failing

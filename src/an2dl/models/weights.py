@@ -56,6 +56,8 @@ _URL_SCHEMES = ("http://", "https://", "file://")
 # torchvision names its files <name>-<first hex digits of the SHA-256>.pth
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 # old DenseNet keys: denselayerN.norm.1.weight -> denselayerN.norm1.weight (also relu, conv; .2)
+# the auxiliary classifiers of GoogLeNet (aux1, aux2) and Inception v3 (AuxLogits)
+_AUX_HEADS = ("aux1", "aux2", "AuxLogits")
 _DENSENET_LEGACY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
@@ -268,9 +270,13 @@ def load_weights(model: nn.Module, source: str | os.PathLike, *, sha256: str | N
     if problem is not None:
         wrong_shape = any(k in state and tuple(state[k].shape) != tuple(v.shape) for k, v in own.items())
         if strict or wrong_shape:
+            unexpected = [k for k in state if k not in own]
+            hint = ""
+            if unexpected and all(k.split(".")[0] in _AUX_HEADS for k in unexpected):
+                hint = "; the file has auxiliary classifiers: build the model with aux_logits=True"
             raise CheckpointError(
                 f"weights file {path} does not fit {type(model).__name__} "
-                f"(weights of another architecture or configuration?): {problem}"
+                f"(weights of another architecture or configuration?): {problem}{hint}"
             )
     model.load_state_dict(state, strict=strict)
     return model

@@ -26,9 +26,13 @@ adaptively to 5×5 instead of the 5×5/3 average pool, so that training with
 the auxiliary head works on small images; at 299×299 and above it is
 exactly the paper's pooling.
 
-With ``aux_logits=True`` (the default, as torchvision and the pretrained
-weights) the model returns :class:`InceptionOutputs` ``(logits, aux_logits)``
-in training mode and the logits in evaluation mode.
+With ``aux_logits=True`` the model returns :class:`InceptionOutputs`
+``(logits, aux_logits)`` in training mode and the logits in evaluation mode
+(train it with :func:`~an2dl.models.vision.googlenet.auxiliary_loss`).  The
+default is ``aux_logits=False``, as for GoogLeNet, so that the model trains
+with a plain classification loss; this departs from torchvision's builder,
+whose default is ``True``: pass ``aux_logits=True`` to load torchvision's
+pretrained checkpoint, which contains the auxiliary head.
 
 Small inputs (``small_input=True``): the stem convolutions are stride 1 with
 padding and the two stem max-pools are dropped, so that 28–32 pixel images
@@ -219,7 +223,7 @@ class Inception3(ImageClassifier):
         *,
         num_classes: int = 1000,
         in_channels: int = 3,
-        aux_logits: bool = True,
+        aux_logits: bool = False,
         transform_input: bool = False,
         dropout: float = 0.5,
         small_input: bool = False,
@@ -329,11 +333,11 @@ def inception_v3(
     *,
     num_classes: int = 1000,
     in_channels: int = 3,
-    aux_logits: bool = True,
+    aux_logits: bool = False,
     transform_input: bool = False,
     dropout: float = 0.5,
     small_input: bool = False,
 ) -> Inception3:
-    """Inception v3 (Szegedy et al. 2016), 27.2M parameters with the auxiliary head (23.8M without)."""
+    """Inception v3 (Szegedy et al. 2016), 23.8M parameters (27.2M with the auxiliary head)."""
     return Inception3(num_classes=num_classes, in_channels=in_channels, aux_logits=aux_logits,
                       transform_input=transform_input, dropout=dropout, small_input=small_input)
