@@ -106,6 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     result = base.run(args.recipe, args.overrides, config_file=args.config, run_dir=args.run_dir,
                       runs_root=args.runs_root, progress=False if args.quiet else None)
+    _close_process_group()
     if _is_global_zero(result):
         _finish(result)
     return 0
@@ -113,6 +114,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _is_global_zero(result) -> bool:
     return result.trainer is None or result.trainer.is_global_zero
+
+
+def _close_process_group() -> None:
+    """Leave a multi-process run cleanly, whatever recipe ran (see Trainer.close)."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _finish(result) -> None:
@@ -127,6 +139,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from ..recipes import base
 
     result = base.resume(args.run_dir, progress=False if args.quiet else None)
+    _close_process_group()
     if _is_global_zero(result):
         _finish(result)
     return 0

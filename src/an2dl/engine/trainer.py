@@ -557,6 +557,18 @@ class Trainer:
             return torch.cat(outs)
         return outs
 
+    def close(self) -> None:
+        """End a multi-process run cleanly: wait for every process, then shut the process group down.
+
+        Without it, a process that finishes first can exit while its communication
+        threads are alive, which aborts it and makes the launcher stop the others.
+        """
+        import torch.distributed as dist
+
+        if self.world_size > 1 and dist.is_available() and dist.is_initialized():
+            self.fabric.barrier()
+            dist.destroy_process_group()
+
     # ------------------------------------------------------------------ checkpoints
     def _config_doc(self) -> dict[str, Any]:
         return {"trainer": self.settings(), "config": self.config}

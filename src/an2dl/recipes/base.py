@@ -144,6 +144,7 @@ class Recipe:
                 export(model, run_dir / "model", **self.export_info(cfg, data))
             self.figures(result)
             finish_report(run_dir, device=str(trainer.device), world_size=trainer.world_size)
+        trainer.close()
         return result
 
 
