@@ -36,6 +36,9 @@ def test_reconstruction_l2_is_the_notes_sum_of_norms():
     per = reconstruction_l2(X, XH, reduction="none")
     assert per.shape == (5,) and per.sum().item() == pytest.approx(expected, rel=1e-12)
     assert reconstruction_l2(X, X).item() == 0.0
+    perfect = X.clone().requires_grad_(True)
+    reconstruction_l2(X, perfect).backward()  # the norm's subgradient at a perfect reconstruction is 0, not NaN
+    assert torch.equal(perfect.grad, torch.zeros_like(X))
 
 
 def test_reconstruction_mse_matches_pytorch():

@@ -123,6 +123,7 @@ class AEMNISTConfig:
 @dataclass
 class ConvAEMNISTConfig(AEMNISTConfig):
     model: ConvAEModel = field(default_factory=ConvAEModel)  # type: ignore[assignment]
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=5, batch_size=128))
 
 
 @register_recipe

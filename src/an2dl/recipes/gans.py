@@ -11,6 +11,7 @@ coverage) and exported.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,9 @@ class GANMNIST(Recipe):
         monitor = FrechetMonitor(judge, x_val, n_samples=mon.frechet_samples, every_n_epochs=mon.every_n_epochs, seed=seed)
         self._extra_callbacks = [monitor, SampleGrid(n=mon.grid, every_n_epochs=mon.every_n_epochs, seed=seed)]
         trainer = self.make_trainer(cfg, run_dir, progress=progress)
+        fit_start = time.perf_counter()
         trainer.fit(task, data.train, data.val, ckpt_path=trainer.checkpoint_dir if resume else None)
+        fit_seconds = round(time.perf_counter() - fit_start, 3)
         metrics: dict[str, Any] = {k: v for k, v in trainer.metrics.items() if not k.startswith("time/")}
         metrics.update(trainer.evaluate(task, data.val, split="val"))
         metrics.update(trainer.evaluate(task, data.test, split="test"))
@@ -194,7 +197,7 @@ class GANMNIST(Recipe):
             metrics,
             epochs=trainer.epoch,
             steps=trainer.global_step,
-            fit_seconds=round(trainer.metrics.get("time/total_s", 0.0), 3),
+            fit_seconds=fit_seconds,
             wall_seconds=metrics["wall_seconds"],
             frechet_curve=[{"epoch": e, "step": s, "frechet": v} for e, s, v in curve],
             class_histogram=scores["class_histogram"],
