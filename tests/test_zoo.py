@@ -208,6 +208,17 @@ def test_nin_parameter_counts():
     assert _params("nin", small_input=True, num_classes=10) == expected == 966_986
 
 
+def test_nin_class_maps_with_and_without_the_final_relu():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8)
+    with_relu = get_model("nin", small_input=True, num_classes=4).eval()
+    without = get_model("nin", small_input=True, num_classes=4, final_relu=False).eval()
+    without.load_state_dict(with_relu.state_dict())  # the ReLU has no parameters
+    maps = with_relu.classifier[0](with_relu.forward_features(x))  # (B, K, h, w) class maps
+    torch.testing.assert_close(without(x), maps.mean(dim=(2, 3)))
+    torch.testing.assert_close(with_relu(x), maps.relu().mean(dim=(2, 3)))
+
+
 @pytest.mark.parametrize("alpha, paper_millions", [(1.0, 4.2), (0.75, 2.6), (0.5, 1.3), (0.25, 0.5)])
 def test_mobilenet_v1_parameter_counts_match_the_paper(alpha, paper_millions):
     # Howard et al. 2017, Table 6 (1.0 MobileNet-224 ... 0.25 MobileNet-224), rounded to 0.1M
