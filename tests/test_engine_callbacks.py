@@ -17,7 +17,6 @@ from an2dl.engine.checkpoint import list_checkpoints
 from an2dl.engine.optim import build_optimizer, param_groups
 from an2dl.errors import ConfigError
 from an2dl.tasks import ClassificationTask
-
 from test_engine_trainer import ScriptedValidation, blobs, mlp
 
 
@@ -115,7 +114,6 @@ def test_optimizers_match_torch_defaults():
     assert isinstance(build_optimizer(model, OptimizerSpec("adamw", weight_decay=0.01)), torch.optim.AdamW)
     assert isinstance(build_optimizer(model, OptimizerSpec("rmsprop")), torch.optim.RMSprop)
     with pytest.raises(ConfigError, match="interval='step'"):
-        ScheduleSpec("onecycle").__class__  # valid spec; the interval is checked when built
         Trainer(max_epochs=1, batch_size=16, progress=False).fit(
             ClassificationTask(mlp(), num_classes=3, optimizer=OptimizerSpec(schedule=ScheduleSpec("onecycle"))), blobs())
 

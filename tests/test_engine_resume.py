@@ -13,7 +13,13 @@ from torch import nn
 from an2dl.data import ArrayDataset
 from an2dl.data.transforms import RandomAffine
 from an2dl.engine import Checkpoint, EarlyStopping, OptimizerSpec, ScheduleSpec, Task, Trainer
-from an2dl.engine.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, split_tensors, join_tensors
+from an2dl.engine.checkpoint import (
+    join_tensors,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    split_tensors,
+)
 from an2dl.errors import CheckpointError
 
 

@@ -1,1 +1,27 @@
-"""Loss functions written from the notes (SSE, perceptron criterion, cross-entropy, ELBO, GAN, ...)."""
+"""Loss functions written from the notes: SSE, MSE, BCE, cross-entropy, the perceptron criterion,
+weight decay, the multiclass hinge, soft targets, reconstruction, ELBO and the GAN objectives."""
+
+from .basic import (
+    bce,
+    bce_with_logits,
+    cross_entropy,
+    cross_entropy_from_probs,
+    get_loss,
+    l2_penalty,
+    mse,
+    perceptron_criterion,
+    sse,
+    with_l2_penalty,
+)
+from .classification import (
+    MulticlassHingeLoss,
+    SoftTargetCrossEntropy,
+    multiclass_hinge_loss,
+    soft_target_cross_entropy,
+)
+
+__all__ = [
+    "MulticlassHingeLoss", "SoftTargetCrossEntropy", "bce", "bce_with_logits", "cross_entropy",
+    "cross_entropy_from_probs", "get_loss", "l2_penalty", "mse", "multiclass_hinge_loss", "perceptron_criterion",
+    "soft_target_cross_entropy", "sse", "with_l2_penalty",
+]

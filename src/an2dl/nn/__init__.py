@@ -1,1 +1,42 @@
-"""Layers written from the notes (activations, initialisation, normalisation, dropout, recurrent cells, attention, ...)."""
+"""Layers written from the notes: activations, initialisation, batch normalisation, dropout,
+written-out backpropagation, convolution arithmetic, pooling and recurrent cells."""
+
+from .activations import ACTIVATIONS, activation_module, get_activation, softmax
+from .backprop import ManualMLP
+from .batchnorm import BatchNorm1d, BatchNorm2d, batch_norm
+from .cnn_layers import (
+    conv2d_output_shape,
+    conv2d_parameter_count,
+    conv_output_size,
+    dense_parameter_count,
+    pool_output_size,
+)
+from .dropout import Dropout, dropout, fold_weight_scaling
+from .init import INIT_SCHEMES, glorot_, he_, initialize, xavier_
+from .pooling import GlobalAvgPool2d, GlobalMaxPool2d, global_avg_pool2d, global_max_pool2d, pool2d_reference
+from .recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    Recurrent,
+    RNNCell,
+    detach_state,
+    gru_cell,
+    lengths_to_mask,
+    lstm_cell,
+    mask_to_lengths,
+    recurrent_layer,
+    rnn_cell,
+    state_gradient_norms,
+)
+
+__all__ = [
+    "ACTIVATIONS", "BatchNorm1d", "BatchNorm2d", "Dropout", "GRU", "GRUCell", "GlobalAvgPool2d", "GlobalMaxPool2d",
+    "INIT_SCHEMES", "LSTM", "LSTMCell", "ManualMLP", "RNN", "RNNCell", "Recurrent", "activation_module", "batch_norm",
+    "conv2d_output_shape", "conv2d_parameter_count", "conv_output_size", "dense_parameter_count", "detach_state",
+    "dropout", "fold_weight_scaling", "get_activation", "global_avg_pool2d", "global_max_pool2d", "glorot_", "gru_cell",
+    "he_", "initialize", "lengths_to_mask", "lstm_cell", "mask_to_lengths", "pool2d_reference", "pool_output_size",
+    "recurrent_layer", "rnn_cell", "softmax", "state_gradient_norms", "xavier_",
+]
