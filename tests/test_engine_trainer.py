@@ -312,3 +312,26 @@ def test_precision_applies_to_task_steps(precision, dtype, autocast):
     task = PrecisionProbe(mlp(), num_classes=3)
     Trainer(max_steps=1, max_epochs=None, batch_size=16, precision=precision, accelerator="cpu", progress=False).fit(task, blobs())
     assert task.seen == (dtype, autocast)
+
+
+def test_auxiliary_classifier_losses_are_added_in_training():
+    import an2dl
+    from an2dl.models.vision.googlenet import auxiliary_loss
+
+    torch.manual_seed(0)
+    model = an2dl.get_model("googlenet", num_classes=4, aux_logits=True, small_input=True)
+    task = ClassificationTask(model, num_classes=4)
+    x, y = torch.rand(3, 3, 32, 32), torch.tensor([0, 1, 3])
+    logged = {}
+
+    class Ctx:
+        training, split, batch_size = True, "train", 3
+
+        def log(self, name, value, **kw):
+            logged[name] = value
+
+    model.train()
+    torch.manual_seed(1)
+    loss = task.training_step((x, y), Ctx())
+    torch.manual_seed(1)
+    assert torch.allclose(loss, auxiliary_loss(model(x), y, aux_weight=0.3))

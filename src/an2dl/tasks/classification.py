@@ -40,6 +40,11 @@ class ClassificationTask(Task):
             soft targets ``[B, K]``; the loss then receives the soft targets
             (``F.cross_entropy`` accepts them) and the accuracy metrics compare
             with their arg-max (the dominant class of each mixed sample).
+        aux_weight: weight of auxiliary classifiers' losses when the model
+            returns ``(logits, aux_1, ...)`` in training mode (GoogLeNet,
+            Inception v3 with ``aux_logits=True``): the loss is
+            ``loss(logits) + aux_weight · Σ loss(aux_i)``, 0.3 as in Szegedy et
+            al. (2015, §5); metrics use the main logits.
 
     Shape:
         batch ``(x, y)`` with ``y`` int64 ``[B]`` in ``[0, K)`` (or ``[B, K]``
@@ -56,6 +61,7 @@ class ClassificationTask(Task):
         top_k: Sequence[int] = (),
         compute_train_metrics: bool = True,
         augment: nn.Module | None = None,
+        aux_weight: float = 0.3,
     ) -> None:
         super().__init__(optimizer)
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -69,6 +75,7 @@ class ClassificationTask(Task):
         self.top_k = tuple(top_k)
         self.compute_train_metrics = compute_train_metrics
         self.augment = augment
+        self.aux_weight = aux_weight
         self.train_metrics = self._make_metrics("train")
         self.val_metrics = self._make_metrics("val")
         self.test_metrics = self._make_metrics("test")
@@ -94,12 +101,15 @@ class ClassificationTask(Task):
                 x, y = self.augment(x, y)  # label-aware: Mixup/CutMix return soft targets
             else:
                 x = self.augment(x)
-        logits = self.model(x)
+        out = self.model(x)
+        logits, aux = (out[0], [a for a in out[1:] if a is not None]) if isinstance(out, (tuple, list)) else (out, [])
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(
                 f"the model must return logits of shape [B, {self.num_classes}]; got {list(logits.shape)}"
             )
         loss = self.loss_fn(logits, y)
+        for a in aux:
+            loss = loss + self.aux_weight * self.loss_fn(a, y)
         ctx.log("loss", loss)
         if ctx.split != "train" or self.compute_train_metrics:
             for name, metric in getattr(self, f"{ctx.split}_metrics").items():
