@@ -30,6 +30,9 @@ _LAZY = {
     "list_recipes": "an2dl.recipes",
     "load": "an2dl.export",
     "export": "an2dl.export",
+    "tta_predict": "an2dl.tta",
+    "cross_validate": "an2dl.engine",
+    "restarts": "an2dl.engine",
 }
 
 __all__ = ["__version__", *_LAZY]

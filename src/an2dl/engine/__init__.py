@@ -12,14 +12,24 @@ from .callbacks import (
     Timer,
 )
 from .checkpoint import load_checkpoint
+from .gd import GradientDescent, Nesterov, batch_size_for
 from .optim import OptimizerSpec, ScheduleSpec
 from .rng import derive_seed, seed_everything
 from .task import StepContext, Task
 from .trainer import Trainer
+from .validation import ValidationResult, cross_validate, holdout_validate, leave_one_out, restarts
 
 __all__ = [
     "Callback",
     "Checkpoint",
+    "GradientDescent",
+    "Nesterov",
+    "ValidationResult",
+    "batch_size_for",
+    "cross_validate",
+    "holdout_validate",
+    "leave_one_out",
+    "restarts",
     "EarlyStopping",
     "GradientClipping",
     "LRSchedule",
