@@ -115,7 +115,8 @@ class WGANGPMNISTConfig(GANMNISTConfig):
     gan: GANObjective = field(default_factory=lambda: GANObjective(loss="wgan-gp", critic_steps=5))
     g_optim: OptimizerSpec = field(default_factory=_adam_wgan_gp)
     d_optim: OptimizerSpec = field(default_factory=_adam_wgan_gp)
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=10, batch_size=64))
+    # a generator step every 5 batches: 20 epochs give 3,440 generator steps (the DCGAN recipe: 4,300 in 5 epochs)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=20, batch_size=64))
 
 
 @register_recipe
