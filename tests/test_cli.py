@@ -159,3 +159,15 @@ def test_help_does_not_import_torch():
     code = "import sys, an2dl.cli.main as m; m.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_predict_refuses_models_that_are_not_classifiers(tmp_path):
+    import an2dl
+    from an2dl.errors import ConfigError
+    from an2dl.export import export
+    from an2dl.recipes.evaluation import predict_files
+
+    export(an2dl.get_model("dense_autoencoder"), tmp_path / "ae", task="autoencoder",
+           preprocessing={"input_shape": [1, 28, 28]})
+    with pytest.raises(ConfigError, match="predict classifies inputs, but .* for the task .autoencoder."):
+        predict_files(tmp_path / "ae", [str(tmp_path / "x.npy")])

@@ -19,8 +19,27 @@ from .classification import (
     multiclass_hinge_loss,
     soft_target_cross_entropy,
 )
+from .generative import (
+    ELBO,
+    discriminator_loss,
+    elbo,
+    gaussian_kl,
+    generator_minimax_loss,
+    generator_nonsaturating_loss,
+    gradient_penalty,
+    kl_sparsity,
+    l1_sparsity,
+    reconstruction_l2,
+    reconstruction_mse,
+    total_variation,
+    wgan_critic_loss,
+    wgan_generator_loss,
+)
 
 __all__ = [
+    "ELBO", "discriminator_loss", "elbo", "gaussian_kl", "generator_minimax_loss", "generator_nonsaturating_loss",
+    "gradient_penalty", "kl_sparsity", "l1_sparsity", "reconstruction_l2", "reconstruction_mse", "total_variation",
+    "wgan_critic_loss", "wgan_generator_loss",
     "MulticlassHingeLoss", "SoftTargetCrossEntropy", "bce", "bce_with_logits", "cross_entropy",
     "cross_entropy_from_probs", "get_loss", "l2_penalty", "mse", "multiclass_hinge_loss", "perceptron_criterion",
     "soft_target_cross_entropy", "sse", "with_l2_penalty",

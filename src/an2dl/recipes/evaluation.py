@@ -83,6 +83,8 @@ def predict_files(run_dir: str | os.PathLike, inputs: list[str], *, top: int = 1
 
     model = load(run_dir)
     meta = model.an2dl_meta
+    if meta.get("task", "classification") != "classification":
+        raise ConfigError(f"predict classifies inputs, but the model of {run_dir} was exported for the task {meta['task']!r}")
     shape = meta.get("preprocessing", {}).get("input_shape")
     names = meta.get("class_names") or []
     if not shape or len(shape) != 3:

@@ -46,7 +46,12 @@ class Timer(Callback):
     def on_epoch_end(self, trainer, task, metrics) -> None:
         metrics["time/epoch_s"] = time.perf_counter() - self._epoch_start
         metrics["time/total_s"] = self.total()
-        trainer.history[-1].update({k: metrics[k] for k in ("time/epoch_s", "time/total_s")})
+        times = {k: metrics[k] for k in ("time/epoch_s", "time/total_s")}
+        trainer.history[-1].update(times)
+        trainer.metrics.update(times)
+
+    def on_fit_end(self, trainer, task) -> None:
+        trainer.metrics["time/total_s"] = self.total()  # also when fit ends mid-epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {"elapsed": self.total()}
