@@ -176,12 +176,23 @@ class Task(nn.Module):
         self.optimizer_specs = specs
 
     # ---- steps
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+        """Compute and log the loss of one batch, in training and in evaluation alike.
+
+        Most tasks differ between training and evaluation only in ``ctx.split``
+        and ``ctx.training``: they define this one method, which the default
+        :meth:`training_step` and :meth:`validation_step` call.
+        """
+        raise TypeError(f"{type(self).__name__} must define step(batch, ctx) or training_step(batch, ctx)")
+
     def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor | dict[str, Any] | None:
-        """Compute the loss of one training batch (or, in manual mode, step the optimisers)."""
-        raise TypeError(f"{type(self).__name__} must define training_step(batch, ctx)")
+        """Compute the loss of one training batch (or, in manual mode, step the optimisers); default: :meth:`step`."""
+        return self.step(batch, ctx)
 
     def validation_step(self, batch: Any, ctx: StepContext) -> Any:
-        """Evaluate one batch (log metrics through ``ctx``); the default logs nothing."""
+        """Evaluate one batch (log metrics through ``ctx``); default: :meth:`step` if the task defines it."""
+        if type(self).step is not Task.step:
+            return self.step(batch, ctx)
         return None
 
     def test_step(self, batch: Any, ctx: StepContext) -> Any:

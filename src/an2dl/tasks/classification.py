@@ -94,7 +94,7 @@ class ClassificationTask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x, y = batch[0], batch[1]
         if ctx.training and self.augment is not None:
             if isinstance(self.augment, Transform):
@@ -117,11 +117,6 @@ class ClassificationTask(Task):
                 ctx.log(name, metric)
         return loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch

@@ -130,7 +130,7 @@ class AutoencoderTask(Task):
             raise ValueError("a regularizer callable must return a scalar tensor")
         return value
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x = _images(batch)
         code = self.model.encode(x)
         x_hat = self.model.decode(code)
@@ -145,11 +145,6 @@ class AutoencoderTask(Task):
             ctx.log("mse", reconstruction_mse(x, x_hat))
         return loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         return self.model(_images(batch))
@@ -187,7 +182,7 @@ class VAETask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x = _images(batch)
         mu, logvar = self.model.encode(x)
         z = self.model.reparameterize(mu, logvar)
@@ -199,11 +194,6 @@ class VAETask(Task):
             ctx.log("mse", reconstruction_mse(x, self.model.decode(mu)))
         return terms.loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         return self.model(_images(batch))

@@ -73,7 +73,7 @@ class RegressionTask(Task):
             return t.reshape(y.shape).to(y.dtype)
         raise ValueError(f"targets must have the predictions' shape {list(y.shape)}; got {list(t.shape)}")
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x, t = batch[0], batch[1]
         y = self.model(x)
         t = self._align(y, t)
@@ -84,11 +84,6 @@ class RegressionTask(Task):
             ctx.log("mae", (y - t).abs().mean())
         return loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
 
 class BinaryClassificationTask(Task):
@@ -128,7 +123,7 @@ class BinaryClassificationTask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scores(x)
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x, t = batch[0], batch[1]
         z = self.scores(x)
         if t.shape != z.shape:
@@ -140,11 +135,6 @@ class BinaryClassificationTask(Task):
             ctx.log("accuracy", ((z > 0) == (t > 0)).to(torch.float32).mean())
         return loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch

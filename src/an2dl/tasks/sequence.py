@@ -85,7 +85,7 @@ class SequenceRegressionTask(RegressionTask):
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.model(*args)
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         args, y = _unpack(batch, "SequenceRegressionTask")
         pred = self.model(*args)
         if pred.shape != y.shape:
@@ -105,11 +105,6 @@ class SequenceRegressionTask(RegressionTask):
         ctx.log("rmse", metric)
         return loss
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
-
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        return self._step(batch, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         args = _unpack(batch, "SequenceRegressionTask")[0] if isinstance(batch, (list, tuple)) and len(batch) > 1 else (batch,)
@@ -127,7 +122,7 @@ class SequenceClassificationTask(ClassificationTask):
         ``predict_step`` returns probabilities ``[B, K]``.
     """
 
-    def _step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         args, y = _unpack(batch, "SequenceClassificationTask")
         logits = self.model(*args)
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
