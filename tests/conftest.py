@@ -22,6 +22,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# A relative AN2DL_DATA_DIR (CI sets ../shared/data) must keep meaning the same folder in the
+# subprocesses that tests start in other working directories.
+if os.environ.get("AN2DL_DATA_DIR"):
+    os.environ["AN2DL_DATA_DIR"] = os.path.abspath(os.environ["AN2DL_DATA_DIR"])
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
