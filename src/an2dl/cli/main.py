@@ -200,8 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from ..engine.allocator import tune_cpu_allocator
     from ..errors import An2dlError
 
+    if args.command in ("run", "resume", "eval", "predict", "bench"):
+        tune_cpu_allocator()
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

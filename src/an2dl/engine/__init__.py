@@ -1,5 +1,6 @@
 """The training engine: Trainer, Task, optimiser specs, callbacks, checkpoints (DESIGN §5–§7)."""
 
+from .allocator import tune_cpu_allocator
 from .callbacks import (
     Callback,
     Checkpoint,
@@ -45,4 +46,5 @@ __all__ = [
     "derive_seed",
     "load_checkpoint",
     "seed_everything",
+    "tune_cpu_allocator",
 ]
