@@ -77,7 +77,22 @@ def global_max_pool2d(x: torch.Tensor) -> torch.Tensor:
     return x.amax(dim=(2, 3))
 
 
-class GlobalAvgPool2d(nn.Module):
+class _GlobalPool2d(nn.Module):
+    """A global pooling of each feature map; subclasses set ``_pool``."""
+
+    def __init__(self, *, flatten: bool = True) -> None:
+        super().__init__()
+        self.flatten = flatten
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._pool(x)
+        return y if self.flatten else y[:, :, None, None]
+
+    def extra_repr(self) -> str:
+        return f"flatten={self.flatten}"
+
+
+class GlobalAvgPool2d(_GlobalPool2d):
     """Global average pooling (Lin et al. 2014; notes §3.3.3).
 
     Args:
@@ -87,19 +102,10 @@ class GlobalAvgPool2d(nn.Module):
         input ``[B, C, H, W]``; output ``[B, C]`` or ``[B, C, 1, 1]``.
     """
 
-    def __init__(self, *, flatten: bool = True) -> None:
-        super().__init__()
-        self.flatten = flatten
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = global_avg_pool2d(x)
-        return y if self.flatten else y[:, :, None, None]
-
-    def extra_repr(self) -> str:
-        return f"flatten={self.flatten}"
+    _pool = staticmethod(global_avg_pool2d)
 
 
-class GlobalMaxPool2d(nn.Module):
+class GlobalMaxPool2d(_GlobalPool2d):
     """Global max pooling: the largest activation of each feature map.
 
     Args:
@@ -109,13 +115,4 @@ class GlobalMaxPool2d(nn.Module):
         input ``[B, C, H, W]``; output ``[B, C]`` or ``[B, C, 1, 1]``.
     """
 
-    def __init__(self, *, flatten: bool = True) -> None:
-        super().__init__()
-        self.flatten = flatten
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = global_max_pool2d(x)
-        return y if self.flatten else y[:, :, None, None]
-
-    def extra_repr(self) -> str:
-        return f"flatten={self.flatten}"
+    _pool = staticmethod(global_max_pool2d)
