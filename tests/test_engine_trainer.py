@@ -118,8 +118,8 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
     trainer = Trainer(max_epochs=7, batch_size=32, progress=False, callbacks=[es, snaps])
     task = ScriptedValidation(scores)
     trainer.fit(task, blobs(), blobs(n=12))
-    assert trainer.epoch == 6  # epochs 3, 4, 5 do not improve on epoch 2: stop after the third
-    assert es.best == 1.0 and es.stopped_epoch == 5
+    assert trainer.epoch == 5  # epochs 3 and 4 do not improve on epoch 2: stop after the second (Keras)
+    assert es.best == 1.0 and es.stopped_epoch == 4
     assert "early stopping" in trainer.stop_reason
     final = params(task)
     for k in final:

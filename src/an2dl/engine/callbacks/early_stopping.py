@@ -14,7 +14,7 @@ __all__ = ["EarlyStopping"]
 
 
 class EarlyStopping(Callback):
-    """Stop training when ``monitor`` has not improved for ``patience`` validations.
+    """Stop training when ``monitor`` has not improved for ``patience`` validations in a row.
 
     "Hold out a validation set, and while training on the training set [...] if
     the validation error starts to increase [...] halt the training" (notes
@@ -22,7 +22,9 @@ class EarlyStopping(Callback):
 
     Args:
         monitor: metric name, e.g. ``"val/loss"`` or ``"val/accuracy"``.
-        patience: validations without improvement before stopping.
+        patience: the number of validations in a row without improvement after which
+            training stops, as in Keras and Lightning (``0`` and ``1`` both stop at the
+            first validation that does not improve).
         min_delta: minimum change counted as an improvement.
         mode: ``"min"`` (losses) or ``"max"`` (accuracies).
         restore_best_weights: at the end of fit, load the weights of the best validation.
@@ -79,7 +81,7 @@ class EarlyStopping(Callback):
                 self.best_weights = {k: v.detach().clone() for k, v in task.state_dict().items()}
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = trainer.epoch
             trainer.should_stop = True
             trainer.stop_reason = (
