@@ -71,11 +71,9 @@ def example_inputs(name: str, batch_size: int = 2, *, generator: Any = None) -> 
     return (torch.rand(batch_size, *spec, generator=generator),)
 
 
-def _jsonable(kwargs: dict[str, Any], name: str) -> dict[str, Any]:
-    try:
-        return json.loads(json.dumps(kwargs))
-    except TypeError:
-        return {k: v for k, v in kwargs.items() if _is_json(v)}
+def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-serialisable ``kwargs`` as JSON gives them back (tuples become lists); the others are dropped."""
+    return {k: json.loads(json.dumps(v)) for k, v in kwargs.items() if _is_json(v)}
 
 
 def _is_json(v: Any) -> bool:
@@ -105,7 +103,7 @@ def get_model(name: str, *, weights: str | Path | None = None, **kwargs: Any) ->
         model = builder(**kwargs)
     except TypeError as e:
         raise ConfigError(f"model {name!r}: {e}") from None
-    model.an2dl_spec = {"name": name, "kwargs": _jsonable(kwargs, name)}
+    model.an2dl_spec = {"name": name, "kwargs": _jsonable(kwargs)}
     if weights is not None:
         load_weights(model, weights)
     return model

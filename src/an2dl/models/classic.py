@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._checks import check_positive_int
 from ._registry import register_model
 
 __all__ = ["LinearClassifier", "linear_classifier", "KNNClassifier", "pairwise_distances"]
@@ -141,13 +142,11 @@ class KNNClassifier:
     """
 
     def __init__(self, *, k: int = 1, metric: str = "euclidean", query_chunk: int = 512, train_chunk: int = 8192) -> None:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError(f"KNNClassifier k must be a positive integer; got {k!r}")
+        check_positive_int("KNNClassifier", "k", k)
         if metric not in _METRICS:
             raise ConfigError(f"KNNClassifier metric must be one of {_METRICS}; got {metric!r}")
-        for name, v in (("query_chunk", query_chunk), ("train_chunk", train_chunk)):
-            if not isinstance(v, int) or v < 1:
-                raise ConfigError(f"KNNClassifier {name} must be a positive integer; got {v!r}")
+        check_positive_int("KNNClassifier", "query_chunk", query_chunk)
+        check_positive_int("KNNClassifier", "train_chunk", train_chunk)
         self.k, self.metric = k, metric
         self.query_chunk, self.train_chunk = query_chunk, train_chunk
 

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._checks import check_positive_int
 from ._registry import MODELS, example_inputs
 
 __all__ = [
@@ -126,6 +127,8 @@ class ModelSummary:
         input_shapes: shapes of the forward arguments.
         output_shape: shape(s) of the model output.
         batch_size: leading dimension of the first input (FLOPs per sample = ``flops / batch_size``).
+        model_name: the registry name, when summarised by name (``""`` otherwise).
+        extra: free-form annotations (empty by default).
     """
 
     layers: list[LayerInfo]
@@ -255,7 +258,7 @@ def summarize(model: nn.Module, *inputs: Any, model_name: str = "", **kwargs: An
                 type=type(mod).__name__,
                 depth=name.count(".") + 1,
                 output_shape=shapes[name],
-                params=sum(p.numel() for p in mod.parameters()),
+                params=count_parameters(mod),
                 flops=per_module.get(f"{root}.{name}", 0),
                 leaf=next(mod.children(), None) is None,
             )
@@ -284,8 +287,7 @@ def summarize_registered(name: str, *, batch_size: int = 1, device: str = "meta"
     """
     if device not in ("meta", "cpu"):
         raise ConfigError(f"summarize_registered device must be 'meta' or 'cpu'; got {device!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"summarize_registered batch_size must be a positive integer; got {batch_size!r}")
+    check_positive_int("summarize_registered", "batch_size", batch_size)
     builder = MODELS.get(name)
     inputs = example_inputs(name, batch_size, generator=torch.Generator().manual_seed(0))
     with torch.device(device):

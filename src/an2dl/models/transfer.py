@@ -40,7 +40,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..errors import ConfigError
-from .vision._base import ImageClassifier, check_positive_int, check_probability
+from ._checks import check_positive_int, check_probability
+from .summary import count_parameters
+from .vision._base import ImageClassifier
 
 __all__ = ["TransferHead", "transfer", "fine_tune", "freeze", "unfreeze", "trainable_parameters"]
 
@@ -160,7 +162,7 @@ def unfreeze(model: nn.Module, prefixes: Iterable[str] | None = None, *, train_b
 
 def trainable_parameters(model: nn.Module) -> int:
     """Number of parameters with ``requires_grad=True``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return count_parameters(model, trainable_only=True)
 
 
 def transfer(

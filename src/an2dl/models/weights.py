@@ -55,9 +55,9 @@ __all__ = [
 _URL_SCHEMES = ("http://", "https://", "file://")
 # torchvision names its files <name>-<first hex digits of the SHA-256>.pth
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
-# old DenseNet keys: denselayerN.norm.1.weight -> denselayerN.norm1.weight (also relu, conv; .2)
 # the auxiliary classifiers of GoogLeNet (aux1, aux2) and Inception v3 (AuxLogits)
 _AUX_HEADS = ("aux1", "aux2", "AuxLogits")
+# old DenseNet keys: denselayerN.norm.1.weight -> denselayerN.norm1.weight (also relu, conv; .2)
 _DENSENET_LEGACY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 

@@ -35,6 +35,7 @@ from ...nn.activations import ACTIVATIONS, activation_module, get_activation, so
 from ...nn.batchnorm import BatchNorm1d
 from ...nn.dropout import DROPOUT_MODES, Dropout
 from ...nn.init import INIT_SCHEMES, initialize
+from .._checks import check_positive_int, check_probability
 from .._registry import register_model
 
 __all__ = ["MLP", "DenseBlock", "OUTPUT_ACTIVATIONS", "OUTPUT_FOR_TASK", "mlp"]
@@ -45,10 +46,6 @@ OUTPUT_ACTIVATIONS = ("linear", "sigmoid", "tanh", "softmax")
 #: the notes' output layer for each kind of task (§2.2)
 OUTPUT_FOR_TASK = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}
 
-
-def _positive_int(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner} {name} must be a positive integer; got {value!r}")
 
 
 class DenseBlock(nn.Module):
@@ -126,12 +123,12 @@ class MLP(nn.Module):
         init: str | None = None,
     ) -> None:
         super().__init__()
-        _positive_int("MLP", "in_features", in_features)
-        _positive_int("MLP", "num_outputs", num_outputs)
+        check_positive_int("MLP", "in_features", in_features)
+        check_positive_int("MLP", "num_outputs", num_outputs)
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
             raise ConfigError(f"MLP hidden must be a sequence of layer widths, e.g. [128, 64]; got {hidden!r}")
         for i, h in enumerate(hidden):
-            _positive_int("MLP", f"hidden[{i}]", h)
+            check_positive_int("MLP", f"hidden[{i}]", h)
         if activation not in ACTIVATIONS:
             raise ConfigError(f"MLP activation must be one of {list(ACTIVATIONS)}; got {activation!r}")
         get_activation(activation, alpha=alpha)  # validates alpha
@@ -139,8 +136,7 @@ class MLP(nn.Module):
             raise ConfigError(f"MLP output must be one of {list(OUTPUT_ACTIVATIONS)}; got {output!r}")
         if output == "softmax" and num_outputs < 2:
             raise ConfigError(f"MLP output='softmax' needs num_outputs >= 2; got {num_outputs} (use 'sigmoid' for one unit)")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ConfigError(f"MLP dropout must be a number in [0, 1); got {dropout!r}")
+        check_probability("MLP", "dropout", dropout)
         if dropout_mode not in DROPOUT_MODES:
             raise ConfigError(f"MLP dropout_mode must be one of {list(DROPOUT_MODES)}; got {dropout_mode!r}")
         if init is not None and init not in INIT_SCHEMES:
@@ -204,7 +200,7 @@ class MLP(nn.Module):
 
     def reset_classifier(self, num_outputs: int) -> None:
         """Replace the output layer with a freshly initialised one of ``num_outputs`` units."""
-        _positive_int("MLP", "num_outputs", num_outputs)
+        check_positive_int("MLP", "num_outputs", num_outputs)
         if self.output_activation == "softmax" and num_outputs < 2:
             raise ConfigError(f"output='softmax' needs num_outputs >= 2; got {num_outputs}")
         self.num_outputs = num_outputs

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from .._checks import check_positive_int
 from .._registry import register_model
 
 __all__ = ["Perceptron", "HebbianResult", "hebbian_update", "to_pm1", "perceptron"]
@@ -99,8 +100,7 @@ class Perceptron(nn.Module):
 
     def __init__(self, *, in_features: int = 2, init_std: float = 0.01, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features <= 0:
-            raise ConfigError(f"Perceptron in_features must be a positive integer; got {in_features!r}")
+        check_positive_int("Perceptron", "in_features", in_features)
         if not isinstance(init_std, (int, float)) or init_std < 0:
             raise ConfigError(f"Perceptron init_std must be a number >= 0; got {init_std!r}")
         self.in_features = in_features
@@ -157,8 +157,7 @@ class Perceptron(nn.Module):
         t = _check_targets(t, x.shape[0]).to(xa.dtype)
         if not isinstance(lr, (int, float)) or lr <= 0:
             raise ConfigError(f"fit_hebbian lr must be a number > 0; got {lr!r}")
-        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs <= 0:
-            raise ConfigError(f"fit_hebbian max_epochs must be a positive integer; got {max_epochs!r}")
+        check_positive_int("fit_hebbian", "max_epochs", max_epochs)
         w = self.weight.detach().to(xa.dtype).clone()
         history, mistakes, updates = [w.clone()], [], 0
         converged = False

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import nn
 
 from ...errors import ConfigError
+from .._checks import check_positive_int
 
 __all__ = [
     "check_latent_dim",
     "check_positive_ints",
     "check_positive_int",
     "check_image_shape",
+    "check_batch",
     "upsampled_base",
     "downsampled_size",
     "ACTIVATIONS",
@@ -37,16 +40,7 @@ def activation_factory(owner: str, name: str) -> Callable[[], nn.Module]:
 
 def check_latent_dim(owner: str, latent_dim: object) -> int:
     """``latent_dim`` if it is a positive integer, else a :class:`ConfigError` naming ``owner``."""
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
-        raise ConfigError(f"{owner} latent_dim must be a positive integer; got {latent_dim!r}")
-    return latent_dim
-
-
-def check_positive_int(owner: str, name: str, value: object) -> int:
-    """``value`` if it is a positive integer, else a :class:`ConfigError` naming ``owner`` and ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner} {name} must be a positive integer; got {value!r}")
-    return value
+    return check_positive_int(owner, "latent_dim", latent_dim)
 
 
 def check_positive_ints(owner: str, name: str, values: object, *, allow_empty: bool = False) -> tuple[int, ...]:
@@ -70,6 +64,18 @@ def check_image_shape(owner: str, shape: object) -> tuple[int, int, int]:
         raise ConfigError(f"{owner} image shape must be three positive integers (C, H, W); got {shape!r}")
     c, h, w = shape
     return int(c), int(h), int(w)
+
+
+def check_batch(owner: str, what: str, x: object, shape: Sequence[int]) -> None:
+    """Raise a :class:`ValueError` unless ``x`` is a tensor ``[B, *shape]``.
+
+    The message names ``owner``, ``what`` the tensor holds (images, codes,
+    noise), the expected shape and the shape (or type) received.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
+        got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        dims = ", ".join(str(d) for d in shape)
+        raise ValueError(f"{owner} expects {what} of shape [B, {dims}]; got {got}")
 
 
 def _pair(owner: str, image_size: object) -> tuple[int, int]:

@@ -41,6 +41,7 @@ from ...errors import ConfigError
 from .._registry import register_model
 from ._common import (
     activation_factory,
+    check_batch,
     check_image_shape,
     check_latent_dim,
     check_positive_int,
@@ -91,13 +92,26 @@ def conv_encoder_layers(in_channels: int, channels: Sequence[int], activation: C
     return layers
 
 
-def conv_decoder_layers(out_channels: int, channels: Sequence[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
-    """Stride-2 transpose convolutions from ``channels[-1]`` down to ``out_channels``, each doubling the size.
+def conv_decoder_layers(
+    latent_dim: int,
+    out_channels: int,
+    channels: Sequence[int],
+    base: tuple[int, int],
+    activation: Callable[[], nn.Module],
+) -> list[nn.Module]:
+    """Project a code to the ``channels[-1] × h0 × w0`` base map, then transpose-convolve up to ``out_channels``.
 
-    ``channels`` is given in encoder order; the decoder mirrors it.  No
-    activation follows the last layer (the caller adds the output non-linearity).
+    ``Linear(latent_dim, channels[-1]·h0·w0)``, activation, reshape, then
+    stride-2 transpose convolutions, each doubling the size.  ``channels`` is
+    given in encoder order; the decoder mirrors it.  No activation follows the
+    last layer (the caller adds the output non-linearity).
     """
-    layers: list[nn.Module] = []
+    h0, w0 = base
+    layers: list[nn.Module] = [
+        nn.Linear(latent_dim, channels[-1] * h0 * w0),
+        activation(),
+        nn.Unflatten(1, (channels[-1], h0, w0)),
+    ]
     widths = list(reversed(channels)) + [out_channels]
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(nn.ConvTranspose2d(a, b, kernel_size=4, stride=2, padding=1))
@@ -114,25 +128,14 @@ class _AutoencoderBase(nn.Module):
     encoder: nn.Module
     decoder: nn.Module
 
-    def _check_images(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            c, h, w = self.input_shape
-            raise ValueError(f"{type(self).__name__} expects images of shape [B, {c}, {h}, {w}]; got {got}")
-
-    def _check_codes(self, z: torch.Tensor) -> None:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"{type(self).__name__} expects codes of shape [B, {self.latent_dim}]; got {got}")
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The latent representation ``z = E(x)``: ``[B, C, H, W]`` -> ``[B, latent_dim]``."""
-        self._check_images(x)
+        check_batch(type(self).__name__, "images", x, self.input_shape)
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The reconstruction ``D(z)``: ``[B, latent_dim]`` -> ``[B, C, H, W]`` in (0, 1)."""
-        self._check_codes(z)
+        check_batch(type(self).__name__, "codes", z, (self.latent_dim,))
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,10 +216,7 @@ class ConvAutoencoder(_AutoencoderBase):
             enc.append(code_activation())
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, flat),
-            activation(),
-            nn.Unflatten(1, (channels[-1], h0, w0)),
-            *conv_decoder_layers(in_channels, channels, activation),
+            *conv_decoder_layers(latent_dim, in_channels, channels, (h0, w0), activation),
             nn.Sigmoid(),
         )
 
@@ -240,20 +240,16 @@ class EncoderClassifier(nn.Module):
 
     def __init__(self, *, encoder: nn.Module, latent_dim: int, num_classes: int, input_shape: Sequence[int]) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
-            raise ConfigError(f"EncoderClassifier num_classes must be a positive integer; got {num_classes!r}")
+        self.num_classes = check_positive_int("EncoderClassifier", "num_classes", num_classes)
         self.latent_dim = check_latent_dim("EncoderClassifier", latent_dim)
         self.input_shape = check_image_shape("EncoderClassifier", input_shape)
-        self.num_classes = num_classes
         self.num_features = latent_dim
         self.encoder = encoder
         self.classifier = nn.Linear(latent_dim, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The code: ``[B, C, H, W]`` -> ``[B, latent_dim]``."""
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            c, h, w = self.input_shape
-            raise ValueError(f"EncoderClassifier expects images of shape [B, {c}, {h}, {w}]; got {list(x.shape)}")
+        check_batch("EncoderClassifier", "images", x, self.input_shape)
         return self.encoder(x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -265,9 +261,7 @@ class EncoderClassifier(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the output layer with a freshly initialised one of ``num_classes`` units."""
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
-            raise ConfigError(f"num_classes must be a positive integer; got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int("EncoderClassifier.reset_classifier", "num_classes", num_classes)
         self.classifier = nn.Linear(self.latent_dim, num_classes)
 
     def load_encoder(self, autoencoder: nn.Module) -> EncoderClassifier:
@@ -331,8 +325,7 @@ class LatentGaussian(nn.Module):
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes ``[n, latent_dim]`` drawn as ``mean + L·ε``, ``ε ~ N(0, I)``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ConfigError(f"LatentGaussian.sample n must be a positive integer; got {n!r}")
+        check_positive_int("LatentGaussian.sample", "n", n)
         eps = torch.randn(n, self.latent_dim, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + eps @ self.scale_tril.T
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._common import check_image_shape, check_positive_int
+from ._common import check_batch, check_image_shape, check_positive_int
 
 __all__ = ["FeatureCNN", "mnist_feature_cnn"]
 
@@ -68,10 +68,7 @@ class FeatureCNN(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature vector used by the Fréchet distance: ``[B, C, H, W]`` -> ``[B, num_features]``."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            c, h, w = self.input_shape
-            raise ValueError(f"FeatureCNN expects images of shape [B, {c}, {h}, {w}]; got {got}")
+        check_batch("FeatureCNN", "images", x, self.input_shape)
         return self.features(x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,7 @@ from ...errors import ConfigError
 from .._registry import register_model
 from ._common import (
     activation_factory,
+    check_batch,
     check_image_shape,
     check_latent_dim,
     check_positive_int,
@@ -105,16 +106,13 @@ class _Generator(nn.Module):
     net: nn.Module
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"{type(self).__name__} expects noise of shape [B, {self.latent_dim}]; got {got}")
+        check_batch(type(self).__name__, "noise", z, (self.latent_dim,))
         return self.net(z)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images ``G(z)``, ``z ~ N(0, I)``: ``[n, C, H, W]``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"{type(self).__name__}.sample n must be a positive integer; got {n!r}")
+        check_positive_int(f"{type(self).__name__}.sample", "n", n)
         device = next(self.parameters()).device
         return self(torch.randn(n, self.latent_dim, generator=generator, device=device))
 
@@ -126,10 +124,7 @@ class _Discriminator(nn.Module):
     net: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            c, h, w = self.input_shape
-            raise ValueError(f"{type(self).__name__} expects images of shape [B, {c}, {h}, {w}]; got {got}")
+        check_batch(type(self).__name__, "images", x, self.input_shape)
         return self.net(x).squeeze(-1)
 
 

@@ -35,6 +35,7 @@ from torch import nn
 from .._registry import register_model
 from ._common import (
     activation_factory,
+    check_batch,
     check_image_shape,
     check_latent_dim,
     check_positive_int,
@@ -72,15 +73,9 @@ class VAE(nn.Module):
         self.fc_logvar = nn.Linear(feature_dim, latent_dim)
         self.decoder = decoder
 
-    def _check_images(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            c, h, w = self.input_shape
-            raise ValueError(f"{type(self).__name__} expects images of shape [B, {c}, {h}, {w}]; got {got}")
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of ``q(z | x)``: mean ``μ`` and log-variance ``log σ²``, each ``[B, latent_dim]``."""
-        self._check_images(x)
+        check_batch(type(self).__name__, "images", x, self.input_shape)
         h = self.body(x)
         return self.fc_mu(h), self.fc_logvar(h)
 
@@ -92,9 +87,7 @@ class VAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel logits of ``p(x | z)``: ``[B, latent_dim]`` -> ``[B, C, H, W]``."""
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"{type(self).__name__} expects codes of shape [B, {self.latent_dim}]; got {got}")
+        check_batch(type(self).__name__, "codes", z, (self.latent_dim,))
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -106,15 +99,10 @@ class VAE(nn.Module):
         z = self.reparameterize(mu, logvar) if self.training else mu
         return self.decode(z)
 
-    def _count(self, name: str, n: object) -> int:
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"{type(self).__name__}.{name} must be a positive integer; got {n!r}")
-        return n
-
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new images ``[n, C, H, W]``: decode ``z ~ N(0, I)`` (the prior)."""
-        n = self._count("sample n", n)
+        n = check_positive_int(f"{type(self).__name__}.sample", "n", n)
         device = self.fc_mu.weight.device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         return self.decode(z)
@@ -127,7 +115,7 @@ class VAE(nn.Module):
             ``x_a``, ``x_b`` ``[B, C, H, W]`` -> ``[B, steps, C, H, W]`` (first
             and last columns decode ``μ(x_a)`` and ``μ(x_b)``).
         """
-        steps = self._count("interpolate steps", steps)
+        steps = check_positive_int(f"{type(self).__name__}.interpolate", "steps", steps)
         if steps < 2:
             raise ValueError(f"{type(self).__name__}.interpolate steps must be >= 2; got {steps}")
         mu_a, _ = self.encode(x_a)
@@ -153,7 +141,7 @@ class VAE(nn.Module):
             output ``[n, n, C, H, W]``; row ``i`` has the ``i``-th value of
             ``dims[1]`` (top: highest), column ``j`` the ``j``-th of ``dims[0]``.
         """
-        n = self._count("latent_grid n", n)
+        n = check_positive_int(f"{type(self).__name__}.latent_grid", "n", n)
         a, b = dims
         if not (0 <= a < self.latent_dim and 0 <= b < self.latent_dim and a != b):
             raise ValueError(f"latent_grid dims must be two different indices in [0, {self.latent_dim}); got {dims}")
@@ -220,12 +208,7 @@ class ConvVAE(VAE):
         (h, w), (h0, w0) = upsampled_base("ConvVAE", image_size, len(channels))
         flat = channels[-1] * h0 * w0
         body = nn.Sequential(*conv_encoder_layers(in_channels, channels, activation), nn.Flatten())
-        decoder = nn.Sequential(
-            nn.Linear(latent_dim, flat),
-            activation(),
-            nn.Unflatten(1, (channels[-1], h0, w0)),
-            *conv_decoder_layers(in_channels, channels, activation),
-        )
+        decoder = nn.Sequential(*conv_decoder_layers(latent_dim, in_channels, channels, (h0, w0), activation))
         super().__init__(body=body, feature_dim=flat, decoder=decoder, latent_dim=latent_dim, input_shape=(in_channels, h, w))
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...nn.recurrent import Recurrent, RecurrentState, recurrent_layer
+from .._checks import check_positive_int, check_probability
 from .._registry import register_model
 
 __all__ = ["CharLanguageModel", "char_lstm", "char_rnn"]
@@ -56,11 +57,9 @@ class CharLanguageModel(nn.Module):
                  num_layers: int = 2, dropout: float = 0.0, initial_state: str = "zeros", backend: str = "auto",
                  forget_bias: float | None = None) -> None:
         super().__init__()
-        for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(f"CharLanguageModel {name} must be a positive integer; got {v!r}")
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"CharLanguageModel dropout must be in [0, 1); got {dropout!r}")
+        check_positive_int("CharLanguageModel", "vocab_size", vocab_size)
+        check_positive_int("CharLanguageModel", "embedding_dim", embedding_dim)
+        check_probability("CharLanguageModel", "dropout", dropout)
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         extra = {"forget_bias": forget_bias} if forget_bias is not None else {}

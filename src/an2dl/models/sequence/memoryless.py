@@ -23,14 +23,11 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from .._checks import check_positive_int
 from .._registry import register_model
 
 __all__ = ["DelayTapLinear", "DelayTapMLP", "delay_tap_linear", "delay_tap_mlp"]
 
-
-def _positive_int(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner} {name} must be a positive integer; got {value!r}")
 
 
 class _DelayTaps(nn.Module):
@@ -39,9 +36,9 @@ class _DelayTaps(nn.Module):
     def __init__(self, window: int, input_size: int, output_size: int) -> None:
         super().__init__()
         owner = type(self).__name__
-        _positive_int(owner, "window", window)
-        _positive_int(owner, "input_size", input_size)
-        _positive_int(owner, "output_size", output_size)
+        check_positive_int(owner, "window", window)
+        check_positive_int(owner, "input_size", input_size)
+        check_positive_int(owner, "output_size", output_size)
         self.window, self.input_size, self.output_size = window, input_size, output_size
 
     def taps(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +92,7 @@ class DelayTapMLP(_DelayTaps):
         layers: list[nn.Module] = []
         width = window * input_size
         for h in hidden_sizes:
-            _positive_int("DelayTapMLP", "hidden_sizes item", h)
+            check_positive_int("DelayTapMLP", "hidden_sizes item", h)
             layers += [nn.Linear(width, h), activation()]
             width = h
         self.hidden = nn.Sequential(*layers)

@@ -20,16 +20,13 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...nn.recurrent import Recurrent, recurrent_layer
+from .._checks import check_positive_int, check_probability
 from .._registry import register_model
 
 __all__ = ["RecurrentClassifier", "RecurrentRegressor", "recurrent_classifier", "recurrent_regressor"]
 
 _POOLINGS = ("last", "mean", "max")
 
-
-def _positive_int(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner} {name} must be a positive integer; got {value!r}")
 
 
 class _SequenceEncoder(nn.Module):
@@ -44,12 +41,12 @@ class _SequenceEncoder(nn.Module):
                               f"got input_size={input_size!r}, vocab_size={vocab_size!r}")
         self.owner = owner
         if vocab_size is not None:
-            _positive_int(owner, "vocab_size", vocab_size)
-            _positive_int(owner, "embedding_dim", embedding_dim)
+            check_positive_int(owner, "vocab_size", vocab_size)
+            check_positive_int(owner, "embedding_dim", embedding_dim)
             self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
             rnn_input = embedding_dim
         else:
-            _positive_int(owner, "input_size", input_size)
+            check_positive_int(owner, "input_size", input_size)
             self.embedding = None
             rnn_input = input_size  # type: ignore[assignment]
         self.input_size, self.vocab_size = input_size, vocab_size
@@ -100,11 +97,10 @@ class RecurrentClassifier(nn.Module):
                  bidirectional: bool = False, dropout: float = 0.0, initial_state: str = "zeros",
                  pooling: str = "last", backend: str = "auto", forget_bias: float | None = None) -> None:
         super().__init__()
-        _positive_int("RecurrentClassifier", "num_classes", num_classes)
+        check_positive_int("RecurrentClassifier", "num_classes", num_classes)
         if pooling not in _POOLINGS:
             raise ConfigError(f"RecurrentClassifier pooling must be one of {list(_POOLINGS)}; got {pooling!r}")
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"RecurrentClassifier dropout must be in [0, 1); got {dropout!r}")
+        check_probability("RecurrentClassifier", "dropout", dropout)
         self.encoder = _SequenceEncoder(owner="RecurrentClassifier", input_size=input_size, vocab_size=vocab_size,
                                         embedding_dim=embedding_dim, cell=cell, hidden_size=hidden_size,
                                         num_layers=num_layers, bidirectional=bidirectional,
@@ -140,7 +136,7 @@ class RecurrentClassifier(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the read-out with a freshly initialised one of ``num_classes`` outputs."""
-        _positive_int("reset_classifier", "num_classes", num_classes)
+        check_positive_int("reset_classifier", "num_classes", num_classes)
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.num_features, num_classes)
 
@@ -168,7 +164,7 @@ class RecurrentRegressor(nn.Module):
                  initial_state: str = "zeros", per_step: bool = False, backend: str = "auto",
                  forget_bias: float | None = None, vocab_size: int | None = None, embedding_dim: int = 16) -> None:
         super().__init__()
-        _positive_int("RecurrentRegressor", "output_size", output_size)
+        check_positive_int("RecurrentRegressor", "output_size", output_size)
         self.encoder = _SequenceEncoder(owner="RecurrentRegressor", input_size=input_size, vocab_size=vocab_size,
                                         embedding_dim=embedding_dim, cell=cell, hidden_size=hidden_size,
                                         num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,

@@ -7,6 +7,7 @@
 * :class:`SqueezeExcitation` — channel attention of Hu et al. (2018).
 * :class:`StochasticDepth` — drop a residual branch per sample (Huang et al. 2016).
 * :func:`init_conv_bn_linear` — the common initialisation loop.
+* :func:`imagenet_to_symmetric_range` — the ``transform_input`` of GoogLeNet and Inception v3.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from torch import nn
 
 from ...errors import ConfigError
 
-__all__ = ["make_divisible", "ConvNormAct", "SqueezeExcitation", "StochasticDepth", "init_conv_bn_linear"]
+__all__ = [
+    "make_divisible",
+    "ConvNormAct",
+    "SqueezeExcitation",
+    "StochasticDepth",
+    "init_conv_bn_linear",
+    "imagenet_to_symmetric_range",
+]
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -180,3 +188,14 @@ def init_conv_bn_linear(
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear) and linear is not None:
             linear(m)
+
+
+def imagenet_to_symmetric_range(x: torch.Tensor) -> torch.Tensor:
+    """Re-normalise ImageNet-standardised images ``(x - mean) / std`` to ``(x - 0.5) / 0.5``, channel by channel.
+
+    The ``transform_input`` of torchvision's GoogLeNet and Inception v3, whose
+    pretrained weights expect inputs in [-1, 1].  ``x``: ``[B, 3, H, W]``.
+    """
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return x * (std / 0.5) + (mean - 0.5) / 0.5

@@ -50,6 +50,7 @@ from torch import nn
 from ...errors import ConfigError
 from .._registry import register_model
 from ._base import ImageClassifier, check_probability
+from ._layers import imagenet_to_symmetric_range
 
 __all__ = ["BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs", "googlenet", "auxiliary_loss"]
 
@@ -215,11 +216,7 @@ class GoogLeNet(ImageClassifier):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _transform(self, x: torch.Tensor) -> torch.Tensor:
-        # from (x - mean) / std with ImageNet statistics to (x - 0.5) / 0.5, channel by channel
-        mean = torch.tensor([0.485, 0.456, 0.406], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return x * (std / 0.5) + (mean - 0.5) / 0.5
+    _transform = staticmethod(imagenet_to_symmetric_range)
 
     def _trunk(self, x: torch.Tensor, aux: list[torch.Tensor] | None) -> torch.Tensor:
         if self.transform_input:

@@ -50,6 +50,7 @@ from torch import nn
 from ...errors import ConfigError
 from .._registry import register_model
 from ._base import ImageClassifier, check_probability
+from ._layers import imagenet_to_symmetric_range
 from .googlenet import BasicConv2d
 
 __all__ = [
@@ -275,10 +276,7 @@ class Inception3(ImageClassifier):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _transform(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor([0.485, 0.456, 0.406], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return x * (std / 0.5) + (mean - 0.5) / 0.5
+    _transform = staticmethod(imagenet_to_symmetric_range)
 
     def _trunk(self, x: torch.Tensor, aux: list[torch.Tensor] | None) -> torch.Tensor:
         if self.transform_input:

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from .._checks import check_positive_int
 from .._registry import register_model
 
 __all__ = ["LeNet5", "lenet5"]
@@ -65,12 +66,8 @@ class LeNet5(nn.Module):
         pool: Callable[..., nn.Module] = nn.MaxPool2d,
     ) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes <= 0:
-            raise ConfigError(f"LeNet5 num_classes must be a positive integer; got {num_classes!r}")
-        if not isinstance(in_channels, int) or in_channels <= 0:
-            raise ConfigError(f"LeNet5 in_channels must be a positive integer; got {in_channels!r}")
-        self.in_channels = in_channels
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int("LeNet5", "num_classes", num_classes)
+        self.in_channels = check_positive_int("LeNet5", "in_channels", in_channels)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5),  # C1
             activation(),
@@ -107,9 +104,7 @@ class LeNet5(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the output layer with a freshly initialised one of ``num_classes`` units."""
-        if not isinstance(num_classes, int) or num_classes <= 0:
-            raise ConfigError(f"num_classes must be a positive integer; got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int("LeNet5.reset_classifier", "num_classes", num_classes)
         self.classifier = nn.Linear(84, num_classes)
 
 

@@ -31,16 +31,13 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...nn.pooling import GlobalAvgPool2d
+from .._checks import check_positive_int, check_probability
 from .._registry import register_model
 
 __all__ = ["PlainCNN", "plain_cnn"]
 
 _HEADS = ("dense", "gap", "gap-linear")
 
-
-def _positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"PlainCNN {name} must be a positive integer; got {value!r}")
 
 
 class PlainCNN(nn.Module):
@@ -81,9 +78,9 @@ class PlainCNN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        _positive("num_classes", num_classes)
-        _positive("in_channels", in_channels)
-        _positive("convs_per_block", convs_per_block)
+        check_positive_int("PlainCNN", "num_classes", num_classes)
+        check_positive_int("PlainCNN", "in_channels", in_channels)
+        check_positive_int("PlainCNN", "convs_per_block", convs_per_block)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ConfigError(f"PlainCNN kernel_size must be an odd positive integer; got {kernel_size!r}")
         if not channels or not all(isinstance(c, int) and c > 0 for c in channels):
@@ -92,8 +89,7 @@ class PlainCNN(nn.Module):
             raise ConfigError(f"PlainCNN hidden must be a list of positive integers; got {hidden!r}")
         if head not in _HEADS:
             raise ConfigError(f"PlainCNN head must be one of {_HEADS}; got {head!r}")
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"PlainCNN dropout must be in [0, 1); got {dropout!r}")
+        check_probability("PlainCNN", "dropout", dropout)
         if len(input_size) != 2 or not all(isinstance(s, int) and s > 0 for s in input_size):
             raise ConfigError(f"PlainCNN input_size must be (H, W) positive integers; got {input_size!r}")
         blocks = len(channels)
@@ -163,7 +159,7 @@ class PlainCNN(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the output layer with a freshly initialised one of ``num_classes`` units."""
-        _positive("num_classes", num_classes)
+        check_positive_int("PlainCNN", "num_classes", num_classes)
         self.num_classes = num_classes
         if self.head_type == "gap":
             self.classifier = nn.Conv2d(self.num_features, num_classes, kernel_size=1)
