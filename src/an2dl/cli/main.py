@@ -71,12 +71,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "recipes":
         from ..recipes import RECIPES
 
-        rows = [(n, cls.summary) for n, cls in RECIPES.items() if not args.pattern or n in RECIPES.names(args.pattern)]
+        rows = [(n, RECIPES.get(n).summary) for n in RECIPES.names(args.pattern)]
     elif args.what == "datasets":
         from ..data import DATASETS
 
-        rows = [(n, (fn.__doc__ or "").strip().splitlines()[0]) for n, fn in DATASETS.items()
-                if not args.pattern or n in DATASETS.names(args.pattern)]
+        rows = [(n, (DATASETS.get(n).__doc__ or "").strip().splitlines()[0]) for n in DATASETS.names(args.pattern)]
     else:
         from ..models.summary import registry_table
 
@@ -106,14 +105,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     result = base.run(args.recipe, args.overrides, config_file=args.config, run_dir=args.run_dir,
                       runs_root=args.runs_root, progress=False if args.quiet else None)
-    _close_process_group()
-    if _is_global_zero(result):
-        _finish(result)
+    _finish(result)
     return 0
-
-
-def _is_global_zero(result) -> bool:
-    return result.trainer is None or result.trainer.is_global_zero
 
 
 def _close_process_group() -> None:
@@ -128,6 +121,10 @@ def _close_process_group() -> None:
 
 
 def _finish(result) -> None:
+    """End the run's process group, then print the metrics, the report and the run directory (one process only)."""
+    _close_process_group()
+    if result.trainer is not None and not result.trainer.is_global_zero:
+        return
     _print_metrics(result.metrics)
     report = result.run_dir / "report.html"
     if report.is_file():
@@ -139,9 +136,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from ..recipes import base
 
     result = base.resume(args.run_dir, progress=False if args.quiet else None)
-    _close_process_group()
-    if _is_global_zero(result):
-        _finish(result)
+    _finish(result)
     return 0
 
 

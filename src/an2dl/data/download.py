@@ -134,8 +134,10 @@ def read_verified(path: Path, f: RemoteFile) -> bytes:
 
     The SHA-256 is computed on the decompressed content, so that a copy
     recompressed with other settings (or stored uncompressed) is accepted.
-    Where no content checksum is published, the original compressed file's
-    checksum is required instead.
+    Where no content checksum is published, the file is compared with the
+    original compressed file's checksum; a file that differs (a recompressed or
+    decompressed copy) is accepted with a warning, as only its structure can
+    then be checked by the caller.
 
     Raises:
         ChecksumError: the content differs from the published one, or the file

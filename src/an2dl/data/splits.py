@@ -17,6 +17,19 @@ def _fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be a number in [0, 1); got {value!r}")
 
 
+def _labels_and_size(labels, name: str) -> tuple[np.ndarray | None, int]:
+    if isinstance(labels, bool):
+        raise ConfigError(f"{name} needs labels or a number of samples; got {labels!r}")
+    if isinstance(labels, int):
+        if labels < 0:
+            raise ConfigError(f"{name}: the number of samples must be >= 0; got {labels}")
+        return None, labels
+    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if y.ndim != 1:
+        raise ConfigError(f"{name}: labels must be one-dimensional (one per sample); got shape {list(y.shape)}")
+    return y, len(y)
+
+
 def holdout_split(
     labels: Sequence[int] | np.ndarray | torch.Tensor | int,
     fractions: Sequence[float],
@@ -36,11 +49,7 @@ def holdout_split(
     Returns:
         ``[rest, part_1, part_2, ...]`` arrays of sorted indices.
     """
-    if isinstance(labels, int):
-        n, y = labels, None
-    else:
-        y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-        n = len(y)
+    y, n = _labels_and_size(labels, "holdout_split")
     for i, f in enumerate(fractions):
         _fraction(f"fractions[{i}]", f)
     if sum(fractions) >= 1:
@@ -67,19 +76,6 @@ def holdout_split(
             start += k[gi]
         parts[0].append(g[start:])
     return [np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.int64) for p in parts]
-
-
-def _labels_and_size(labels, name: str) -> tuple[np.ndarray | None, int]:
-    if isinstance(labels, bool):
-        raise ConfigError(f"{name} needs labels or a number of samples; got {labels!r}")
-    if isinstance(labels, int):
-        if labels < 0:
-            raise ConfigError(f"{name}: the number of samples must be >= 0; got {labels}")
-        return None, labels
-    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    if y.ndim != 1:
-        raise ConfigError(f"{name}: labels must be one-dimensional (one per sample); got shape {list(y.shape)}")
-    return y, len(y)
 
 
 def kfold_indices(

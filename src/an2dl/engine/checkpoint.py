@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ..errors import CheckpointError
 
@@ -78,9 +78,7 @@ def split_tensors(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tens
             return out
         if isinstance(x, (list, tuple)):
             return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(x)]
-        if x is None or isinstance(x, (bool, int, str)):
-            return x
-        if isinstance(x, float):
+        if x is None or isinstance(x, (bool, int, float, str)):
             return x
         if hasattr(x, "item") and callable(x.item):  # NumPy scalars
             return x.item()
@@ -124,9 +122,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+def _write(path: Path, data: bytes, *, durable: bool) -> None:
+    """Write ``data`` to ``path``; ``durable`` also fsyncs the file before returning."""
+    with open(path, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | Path, text: str, *, durable: bool = True) -> None:
@@ -137,17 +139,13 @@ def atomic_write_text(path: str | Path, text: str, *, durable: bool = True) -> N
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
+    _write(tmp, text.encode("utf-8"), durable=durable)
     os.replace(tmp, path)
     if durable:
         _fsync_dir(path.parent)
 
 
-def _sha256(path: Path) -> str:
+def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -218,24 +216,17 @@ def save_checkpoint(
     tmp.mkdir()
     hashes = {}
     for name, table in zip(TENSOR_FILES, (model, optimizer, tensors)):
-        path = tmp / name
-        save_file({k: v.detach().cpu().contiguous() for k, v in table.items()}, str(path))
-        _fsync_file(path)
-        hashes[name] = _sha256(path)
+        data = save({k: v.detach().cpu().contiguous() for k, v in table.items()})
+        _write(tmp / name, data, durable=True)
+        hashes[name] = hashlib.sha256(data).hexdigest()
         _fault(f"checkpoint-write:{name}")
     doc = {"format": FORMAT, "version": VERSION, "step": step, "files": hashes, **state}
-    with open(tmp / "state.json", "w", encoding="utf-8") as f:
-        f.write(_json_dumps(doc))
-        f.flush()
-        os.fsync(f.fileno())
+    _write(tmp / "state.json", _json_dumps(doc).encode("utf-8"), durable=True)
     _fsync_dir(tmp)
     _fault("checkpoint-write:before-rename")
     if final.exists():  # the same step saved again: keep the old copy until LATEST names the new one
-        old = directory / f".old-{step_dirname(step)}-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-    else:
-        os.replace(tmp, final)
+        os.replace(final, directory / f".old-{step_dirname(step)}-{os.getpid()}")
+    os.replace(tmp, final)
     _fsync_dir(directory)
     if update_latest:
         atomic_write_text(directory / "LATEST", final.name + "\n")
@@ -300,9 +291,10 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
         if not file.is_file():
             raise CheckpointError(f"checkpoint {path} lacks {name}")
         expected = state.get("files", {}).get(name)
-        if expected is not None and _sha256(file) != expected:
+        if expected is not None and _sha256_file(file) != expected:
             raise CheckpointError(f"{file} is corrupt (SHA-256 differs from the one recorded in state.json)")
         try:
+            # load_file, not load(bytes): its tensors own writable memory (optimizer and metric states are updated in place)
             tables.append(load_file(str(file)))
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{file} is unreadable: {e}") from None

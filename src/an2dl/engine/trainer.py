@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -427,7 +428,7 @@ class Trainer:
         sync_ctx = (
             self.fabric.no_backward_sync(self._module, enabled=not boundary)
             if self.world_size > 1 and acc > 1
-            else _nullcontext
+            else _NULL_CONTEXT
         )
         with sync_ctx:
             outputs = self._step("training_step", batch, ctx)
@@ -496,28 +497,38 @@ class Trainer:
     def _all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         return self.fabric.all_reduce(t.to(self.device), reduce_op="sum").cpu()
 
-    def _evaluate_loop(self, dataset: Dataset, split: str) -> dict[str, float]:
+    def _eval_steps(self, dataset: Dataset, split: str, step: str, ctx: StepContext, *, keep: bool) -> list[Any]:
+        """Call the task's ``step`` on every evaluation batch of ``dataset`` (eval mode, no gradients);
+        returns the outputs when ``keep``."""
         task = self.task
         assert task is not None
-        log = MetricLog()
-        ctx = StepContext(self, split, log)
+        sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
         was_training = task.training
         task.eval()
-        sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
-        step = "validation_step" if split == "val" else "test_step"
-        seed_step(self.seed, split, self.global_step, self.rank)
+        outs = []
         try:
             with torch.no_grad():
                 for b, batch in enumerate(self._loader(dataset, sampler, split)):
                     batch = self._to_device(batch)
                     ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
-                    self._step(step, batch, ctx)
+                    out = self._step(step, batch, ctx)
+                    if keep:
+                        outs.append(out)
+        finally:
+            task.train(was_training)
+        return outs
+
+    def _evaluate_loop(self, dataset: Dataset, split: str) -> dict[str, float]:
+        log = MetricLog()
+        seed_step(self.seed, split, self.global_step, self.rank)
+        try:
+            step = "validation_step" if split == "val" else "test_step"
+            self._eval_steps(dataset, split, step, StepContext(self, split, log), keep=False)
             metrics = log.compute(split, self._all_reduce_sum if self.world_size > 1 else None)
             self.eval_artifacts.update(log.artifacts)
             return metrics
         finally:
             log.reset()
-            task.train(was_training)
 
     # ------------------------------------------------------------------ evaluate / predict
     def _setup_eval(self, task: Task, dataset: Dataset, split: str) -> None:
@@ -541,18 +552,7 @@ class Trainer:
         """Outputs of ``task.predict_step`` over ``dataset``, concatenated along dim 0 when tensors."""
         self._setup_eval(task, dataset, "predict")
         ctx = StepContext(self, "predict", MetricLog())
-        sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
-        was_training = task.training
-        task.eval()
-        outs = []
-        try:
-            with torch.no_grad():
-                for b, batch in enumerate(self._loader(dataset, sampler, "predict")):
-                    batch = self._to_device(batch)
-                    ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
-                    outs.append(self._step("predict_step", batch, ctx))
-        finally:
-            task.train(was_training)
+        outs = self._eval_steps(dataset, "predict", "predict_step", ctx, keep=True)
         if outs and all(isinstance(o, torch.Tensor) for o in outs):
             return torch.cat(outs)
         return outs
@@ -571,10 +571,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _config_doc(self) -> dict[str, Any]:
-        return {"trainer": self.settings(), "config": self.config}
+        """The trainer settings and run configuration as they read back from JSON (tuples as lists, ...)."""
+        return json.loads(json.dumps({"trainer": self.settings(), "config": self.config}))
 
     def _check_config(self, saved: dict[str, Any] | None) -> None:
-        current = json.loads(json.dumps(self._config_doc()))
+        current = self._config_doc()
         if saved is None or saved == current:
             return
         diffs = _diff(saved, current)
@@ -618,12 +619,11 @@ class Trainer:
                 "history": self.history,
                 "registered_metrics": registered,
             },
-            "config": json.loads(json.dumps(self._config_doc())),
+            "config": self._config_doc(),
             "optim": optim_tree,
             "extra": extra_tree,
         }
-        model = {k: v for k, v in self.task.state_dict().items()}
-        return model, optim_tensors, extra_tensors, state
+        return dict(self.task.state_dict()), optim_tensors, extra_tensors, state
 
     def save_checkpoint(self, directory: str | os.PathLike | None = None, *, update_latest: bool = True) -> Path | None:
         """Write a checkpoint of the current state (only on the global-zero process).
@@ -695,15 +695,7 @@ class Trainer:
         self.metrics, self.history = dict(st["metrics"]), list(st["history"])
 
 
-class _NullContext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-_nullcontext = _NullContext()
+_NULL_CONTEXT = nullcontext()  # reusable: no allocation per batch
 
 
 def _check_dataset(dataset: Any, split: str) -> None:

@@ -90,10 +90,11 @@ class ValidationResult:
     def summary(self, metric: str | None = None) -> str:
         """One line, e.g. ``val/accuracy = 0.9712 ± 0.0081 over 5 folds``."""
         metric = metric or self.monitor
-        if metric not in self.mean:
+        mean = self.mean
+        if metric not in mean:
             raise ConfigError(f"no metric {metric!r} in the runs; available: {self._keys()}")
         unit = {"k-fold": "folds", "leave-one-out": "samples", "restarts": "restarts"}.get(self.method, "runs")
-        return f"{metric} = {self.mean[metric]:.4f} ± {self.std[metric]:.4f} over {len(self.runs)} {unit}"
+        return f"{metric} = {mean[metric]:.4f} ± {self.std[metric]:.4f} over {len(self.runs)} {unit}"
 
     def table(self, metrics: Sequence[str] | None = None) -> str:
         """A plain-text table: one row per run, then the mean and the standard deviation."""
@@ -104,8 +105,9 @@ class ValidationResult:
         for i, r in enumerate(self.runs):
             mark = "*" if i == self.selected else " "
             rows.append(f"{i:>7}{mark}  " + "  ".join(f"{r.get(m, math.nan):>14.6g}" for m in metrics))
-        rows.append(f"{'mean':>8}  " + "  ".join(f"{self.mean[m]:>14.6g}" for m in metrics))
-        rows.append(f"{'std':>8}  " + "  ".join(f"{self.std[m]:>14.6g}" for m in metrics))
+        mean, std = self.mean, self.std  # each property recomputes every metric
+        rows.append(f"{'mean':>8}  " + "  ".join(f"{mean[m]:>14.6g}" for m in metrics))
+        rows.append(f"{'std':>8}  " + "  ".join(f"{std[m]:>14.6g}" for m in metrics))
         return "\n".join(rows)
 
 
@@ -207,7 +209,7 @@ def _run_splits(
     seed: int,
     evaluate_train: bool,
     fit_with_val: bool,
-) -> tuple[list[dict[str, float]], _Selector, list[tuple[int, int]]]:
+) -> ValidationResult:
     make_trainer = _trainer_factory(trainer, seed)
     select = _Selector(monitor, mode)
     runs, sizes = [], []
@@ -223,13 +225,13 @@ def _run_splits(
         runs.append(metrics)
         sizes.append((len(train), len(val)))
         select.offer(i, metrics, task)
-    return runs, select, sizes
+    return _finish(method, runs, select, sizes)
 
 
-def _finish(method: str, runs, select: _Selector, sizes, mode: str) -> ValidationResult:
+def _finish(method: str, runs: list[dict[str, float]], select: _Selector, sizes: list[tuple[int, int]]) -> ValidationResult:
     if select.task is None:
         raise ConfigError(f"every run gave a non-finite {select.monitor!r}; nothing to select")
-    return ValidationResult(method, runs, select.monitor, mode, select.index, select.task, sizes)
+    return ValidationResult(method, runs, select.monitor, select.mode, select.index, select.task, sizes)
 
 
 # ---------------------------------------------------------------- public
@@ -278,9 +280,8 @@ def holdout_validate(
         if len(parts[1]) == 0 or len(parts[0]) == 0:
             raise ConfigError(f"val_fraction={val_fraction} of {len(ds)} samples leaves an empty part")
         split = [(parts[0], parts[1])]
-    runs, select, sizes = _run_splits("holdout", make_task, ds, split, trainer=trainer, monitor=monitor, mode=mode,
-                                      seed=seed, evaluate_train=True, fit_with_val=True)
-    return _finish("holdout", runs, select, sizes, mode)
+    return _run_splits("holdout", make_task, ds, split, trainer=trainer, monitor=monitor, mode=mode,
+                       seed=seed, evaluate_train=True, fit_with_val=True)
 
 
 def cross_validate(
@@ -330,9 +331,8 @@ def cross_validate(
     ds = _dataset(data, join_val=True)
     y = _labels(ds, labels)
     splits = kfold_indices(y if (y is not None and stratify) else len(ds), folds, shuffle=shuffle, seed=seed, stratify=stratify)
-    runs, select, sizes = _run_splits("k-fold", make_task, ds, splits, trainer=trainer, monitor=monitor, mode=mode,
-                                      seed=seed, evaluate_train=evaluate_train, fit_with_val=False)
-    result = _finish("k-fold", runs, select, sizes, mode)
+    result = _run_splits("k-fold", make_task, ds, splits, trainer=trainer, monitor=monitor, mode=mode,
+                         seed=seed, evaluate_train=evaluate_train, fit_with_val=False)
     if refit:
         task = _new_task(make_task, seed, "refit", 0)
         _trainer_factory(trainer, seed)("refit").fit(task, ds)
@@ -364,9 +364,8 @@ def leave_one_out(
     _check_mode(mode)
     ds = _dataset(data, join_val=True)
     splits = leave_one_out_indices(len(ds))
-    runs, select, sizes = _run_splits("leave-one-out", make_task, ds, splits, trainer=trainer, monitor=monitor, mode=mode,
-                                      seed=seed, evaluate_train=evaluate_train, fit_with_val=False)
-    return _finish("leave-one-out", runs, select, sizes, mode)
+    return _run_splits("leave-one-out", make_task, ds, splits, trainer=trainer, monitor=monitor, mode=mode,
+                       seed=seed, evaluate_train=evaluate_train, fit_with_val=False)
 
 
 def restarts(
@@ -418,4 +417,4 @@ def restarts(
         runs.append(metrics)
         sizes.append((len(train), len(val) if val is not None else 0))
         select.offer(i, metrics, task)
-    return _finish("restarts", runs, select, sizes, mode)
+    return _finish("restarts", runs, select, sizes)

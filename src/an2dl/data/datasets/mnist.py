@@ -44,31 +44,33 @@ def read_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
 
 
 _MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+
+
+def _mnist_file(name: str, *, sha256: str, gz_sha256: str, size: int) -> RemoteFile:
+    return RemoteFile(name, tuple(u + name for u in _MNIST_URLS), sha256=sha256, gz_sha256=gz_sha256, size=size)
+
+
 MNIST_FILES = {
-    "train_images": RemoteFile(
+    "train_images": _mnist_file(
         "train-images-idx3-ubyte.gz",
-        tuple(u + "train-images-idx3-ubyte.gz" for u in _MNIST_URLS),
         sha256="ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
         gz_sha256="440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
         size=47040016,
     ),
-    "train_labels": RemoteFile(
+    "train_labels": _mnist_file(
         "train-labels-idx1-ubyte.gz",
-        tuple(u + "train-labels-idx1-ubyte.gz" for u in _MNIST_URLS),
         sha256="65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
         gz_sha256="3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
         size=60008,
     ),
-    "test_images": RemoteFile(
+    "test_images": _mnist_file(
         "t10k-images-idx3-ubyte.gz",
-        tuple(u + "t10k-images-idx3-ubyte.gz" for u in _MNIST_URLS),
         sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
         gz_sha256="8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
         size=7840016,
     ),
-    "test_labels": RemoteFile(
+    "test_labels": _mnist_file(
         "t10k-labels-idx1-ubyte.gz",
-        tuple(u + "t10k-labels-idx1-ubyte.gz" for u in _MNIST_URLS),
         sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         gz_sha256="f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         size=10008,
@@ -98,8 +100,7 @@ def load_idx_set(dataset: str, files: dict[str, RemoteFile], root: str | os.Path
     out = {}
     for key, f in files.items():
         path = Path(paths[f.name])
-        arr = read_idx(read_verified(path, f), source=str(path))
-        out[key] = arr
+        out[key] = read_idx(read_verified(path, f), source=str(path))
     for split in ("train", "test"):
         if len(out[f"{split}_images"]) != len(out[f"{split}_labels"]):
             raise DataError(f"{dataset}: {split} images and labels differ in length")

@@ -12,6 +12,10 @@ derived from ``seed``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+
 from ...engine.rng import derive_seed
 from ..core import ArrayDataset, DatasetInfo, DataSplits
 from ..registry import register_dataset
@@ -28,8 +32,11 @@ from ..sequences import (
 __all__ = ["noisy_sine_dataset", "adding_problem_dataset", "temporal_order_dataset", "leaky_integrator_dataset"]
 
 
-def _seeds(seed: int, name: str) -> tuple[int, int, int]:
-    return tuple(derive_seed(seed, name, split) % (2**31) for split in ("train", "val", "test"))  # type: ignore[return-value]
+def _draws(name: str, seed: int, sizes: tuple[int, int, int],
+           draw: Callable[[int, int], tuple[torch.Tensor, ...]]) -> list[ArrayDataset | None]:
+    """Train, validation and test sets as independent draws ``draw(n, split_seed)`` (``None`` where ``n`` is 0)."""
+    seeds = (derive_seed(seed, name, split) % (2**31) for split in ("train", "val", "test"))
+    return [ArrayDataset(*draw(n, k)) if n else None for n, k in zip(sizes, seeds)]
 
 
 @register_dataset("noisy-sine")
@@ -57,9 +64,7 @@ def adding_problem_dataset(*, length: int = 100, n_train: int = 10000, n_val: in
         :class:`DataSplits` of ``(x [T, 2], y [1])`` float32; the constant
         prediction 1 has mean squared error 1/6.
     """
-    s = _seeds(seed, "adding-problem")
-    parts = [ArrayDataset(*adding_problem(n, length, seed=k)) if n else None
-             for n, k in zip((n_train, n_val, n_test), s)]
+    parts = _draws("adding-problem", seed, (n_train, n_val, n_test), lambda n, k: adding_problem(n, length, seed=k))
     info = DatasetInfo(name="adding-problem", input_shape=(length, 2), extra={"length": length, "baseline_mse": 1 / 6})
     return DataSplits(parts[0], parts[1], parts[2], info)
 
@@ -73,9 +78,8 @@ def temporal_order_dataset(*, min_length: int = 20, max_length: int = 50, n_trai
         :class:`DataSplits` of ``(tokens [max_length] int64, length int64, label int64)``;
         ``info.extra["vocab_size"] = 10``.
     """
-    s = _seeds(seed, "temporal-order")
-    parts = [ArrayDataset(*temporal_order(n, min_length=min_length, max_length=max_length, seed=k)) if n else None
-             for n, k in zip((n_train, n_val, n_test), s)]
+    parts = _draws("temporal-order", seed, (n_train, n_val, n_test),
+                   lambda n, k: temporal_order(n, min_length=min_length, max_length=max_length, seed=k))
     info = DatasetInfo(name="temporal-order", num_classes=4, class_names=list(TEMPORAL_ORDER_CLASSES),
                        input_shape=(max_length,),
                        extra={"vocab_size": len(TEMPORAL_ORDER_SYMBOLS), "symbols": dict(TEMPORAL_ORDER_SYMBOLS),
@@ -91,9 +95,8 @@ def leaky_integrator_dataset(*, length: int = 30, decay: float = 0.9, initial_va
     Returns:
         :class:`DataSplits` of ``(u [T, 1], y [T, 1])`` float32.
     """
-    s = _seeds(seed, "leaky-integrator")
-    parts = [ArrayDataset(*leaky_integrator(n, length, decay=decay, initial_value=initial_value, seed=k)) if n else None
-             for n, k in zip((n_train, n_val, n_test), s)]
+    parts = _draws("leaky-integrator", seed, (n_train, n_val, n_test),
+                   lambda n, k: leaky_integrator(n, length, decay=decay, initial_value=initial_value, seed=k))
     info = DatasetInfo(name="leaky-integrator", input_shape=(length, 1),
                        extra={"decay": decay, "initial_value": initial_value})
     return DataSplits(parts[0], parts[1], parts[2], info)

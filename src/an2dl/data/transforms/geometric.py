@@ -322,6 +322,9 @@ class RandomHorizontalFlip(GeometricTransform):
         fill, mask_fill, interpolation: see :class:`GeometricTransform`.
     """
 
+    #: the mirrored coordinate: 0 for x (left-right), 1 for y (top-bottom)
+    axis = 0
+
     def __init__(self, *, p: float = 0.5, flip_map: Sequence[int] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.p = check_probability(p, type(self).__name__)
@@ -329,7 +332,8 @@ class RandomHorizontalFlip(GeometricTransform):
 
     def plan(self, batch_size, size, generator, *, device="cpu"):
         flipped = bernoulli(batch_size, self.p, generator)
-        return self._plan(_flip_matrix(flipped, float(size[1]), 0), size, flipped, self.flip_map)
+        extent = float(size[1 - self.axis])  # W for x, H for y
+        return self._plan(_flip_matrix(flipped, extent, self.axis), size, flipped, self.flip_map)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -342,9 +346,7 @@ class RandomVerticalFlip(RandomHorizontalFlip):
     turn), so keypoints are reordered through ``flip_map`` as well.
     """
 
-    def plan(self, batch_size, size, generator, *, device="cpu"):
-        flipped = bernoulli(batch_size, self.p, generator)
-        return self._plan(_flip_matrix(flipped, float(size[0]), 1), size, flipped, self.flip_map)
+    axis = 1
 
 
 class HorizontalFlip(GeometricTransform):

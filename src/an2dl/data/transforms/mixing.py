@@ -136,11 +136,11 @@ class CutMix(_Mixing):
         y1, y2 = int(round(max(cy - cut * h / 2, 0))), int(round(min(cy + cut * h / 2, h)))
         x1, x2 = int(round(max(cx - cut * w / 2, 0))), int(round(min(cx + cut * w / 2, w)))
         x = batch.image.clone()
-        x[:, :, y1:y2, x1:x2] = batch.image[perm][:, :, y1:y2, x1:x2]
+        x[:, :, y1:y2, x1:x2] = batch.image[perm, :, y1:y2, x1:x2]  # gathers the pasted patch only
         lam_area = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
         out = batch.replace(image=x, label=lam_area * y + (1 - lam_area) * y[perm])
         if batch.mask is not None:
             m = batch.mask.clone()
-            m[:, y1:y2, x1:x2] = batch.mask[perm][:, y1:y2, x1:x2]
+            m[:, y1:y2, x1:x2] = batch.mask[perm, y1:y2, x1:x2]
             out.mask = m
         return out

@@ -75,16 +75,17 @@ class MetricsLogger(Callback):
     def on_epoch_end(self, trainer, task, metrics) -> None:
         self._flush(trainer)
 
-    def on_fit_end(self, trainer, task) -> None:
-        self._flush(trainer)
+    def _close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
 
+    def on_fit_end(self, trainer, task) -> None:
+        self._flush(trainer)
+        self._close()
+
     def on_exception(self, trainer, task, exc) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._close()
 
     def state_dict(self) -> dict[str, Any]:
         return {"written": self._written}

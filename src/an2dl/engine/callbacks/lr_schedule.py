@@ -21,15 +21,10 @@ class LRSchedule(Callback):
 
     order = 5
 
-    def _specs(self, task) -> list[Any]:
-        specs = []
-        for item in task.configure_optimizers():
-            specs.append(getattr(item, "schedule", None))
-        return specs
-
     def on_fit_start(self, trainer, task) -> None:
-        self._intervals = [getattr(s, "interval", "epoch") for s in self._specs(task)]
-        self._monitors = [getattr(s, "monitor", "val/loss") for s in self._specs(task)]
+        specs = [getattr(item, "schedule", None) for item in task.configure_optimizers()]
+        self._intervals = [getattr(s, "interval", "epoch") for s in specs]
+        self._monitors = [getattr(s, "monitor", "val/loss") for s in specs]
 
     def _lrs(self, trainer) -> dict[str, float]:
         return {
@@ -52,8 +47,9 @@ class LRSchedule(Callback):
         for sched, interval in zip(trainer.schedulers, self._intervals):
             if sched is not None and interval == "epoch" and not _is_plateau(sched):
                 sched.step()
-        metrics.update(self._lrs(trainer))
-        trainer.history[-1].update(self._lrs(trainer))
+        lrs = self._lrs(trainer)
+        metrics.update(lrs)
+        trainer.history[-1].update(lrs)
 
 
 def _is_plateau(sched: Any) -> bool:

@@ -101,17 +101,15 @@ class ProgressBar(Callback):
             t = f"  ({secs:.1f}s)" if secs is not None else ""
             print(f"{self._describe(trainer)}  step {trainer.global_step}  {_fmt(metrics)}{t}", file=sys.stderr, flush=True)
 
-    def _stop(self, trainer) -> None:
+    def _close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def on_fit_end(self, trainer, task) -> None:
+        self._close()
         if trainer.stop_reason and self._mode(trainer) != "off":
             print(f"stopped: {trainer.stop_reason}", file=sys.stderr, flush=True)
 
-    def on_fit_end(self, trainer, task) -> None:
-        self._stop(trainer)
-
     def on_exception(self, trainer, task, exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        self._close()
