@@ -238,6 +238,7 @@ def digit_judge(
     """
     from ..data import get_dataset
     from ..data.download import cache_dir
+    from ..engine.checkpoint import atomic_write_text
     from ..engine.optim import OptimizerSpec
     from ..engine.rng import seed_everything
     from ..engine.trainer import Trainer
@@ -268,9 +269,7 @@ def digit_judge(
     if cache:
         export(model, folder, class_names=[str(i) for i in range(10)],
                preprocessing={"input_shape": [1, 28, 28], "value_range": [0.0, 1.0]})
-        tmp = folder / f".judge.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp, info_path)
+        atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")
     return model
 
 

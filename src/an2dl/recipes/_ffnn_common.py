@@ -1,21 +1,17 @@
-"""Shared pieces of the chapter 1–2 recipes: configuration files, toy data, plotting helpers."""
+"""Shared pieces of the chapter 1–2 recipes: toy data and plotting helpers."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..data.core import ArrayDataset, DatasetInfo, DataSplits
-from ..engine.checkpoint import atomic_write_text
-from .config import to_dict
 
-__all__ = ["write_config", "logic_gate", "xor_splits", "sine_splits", "decision_surface", "history_series", "LOGIC_INPUTS"]
+__all__ = ["logic_gate", "xor_splits", "sine_splits", "decision_surface", "history_series", "LOGIC_INPUTS"]
 
 #: the four inputs of a two-input Boolean function
 LOGIC_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -27,12 +23,6 @@ _GATES = {
     "nor": (1, 0, 0, 0),
     "xor": (0, 1, 1, 0),
 }
-
-
-def write_config(run_dir: Path, recipe: str, cfg: Any) -> None:
-    """``config.json`` of a recipe that runs its own loop (same layout as the trainer's)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps({"config": {"recipe": recipe, **to_dict(cfg)}}, indent=2) + "\n")
 
 
 def logic_gate(name: str) -> torch.Tensor:

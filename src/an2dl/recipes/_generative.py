@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from ..data.core import DataSplits, subset
 from ..engine.checkpoint import atomic_write_text
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
-from .base import finish_report
-from .config import TrainerConfig, to_dict
+from .base import Recipe, RunResult
+from .config import TrainerConfig
 
 __all__ = [
     "MNISTImages",
@@ -25,9 +26,10 @@ __all__ = [
     "load_mnist",
     "load_judge",
     "update_results",
-    "write_run_config",
+    "TimedRecipe",
     "plain_trainer",
     "plot_series",
+    "draw_samples",
     "reconstruction_rows",
     "Stopwatch",
 ]
@@ -74,7 +76,12 @@ def load_judge(j: JudgeConfig, d: MNISTImages, *, progress: bool | None = False)
 
 
 def update_results(run_dir: Path, metrics: dict[str, Any], **extra: Any) -> None:
-    """Merge ``metrics`` (and top-level ``extra``) into ``results.json`` and rewrite the report."""
+    """Merge ``metrics`` (and top-level ``extra``) into ``results.json`` and rewrite ``report.html``.
+
+    Only the page is rewritten: ``env.json`` and the curves stay as :func:`~.base.finish_report` wrote them.
+    """
+    from ..report.html import write_report
+
     path = Path(run_dir) / "results.json"
     doc = json.loads(path.read_text()) if path.is_file() else {"metrics": {}}
     doc["metrics"].update(metrics)
@@ -82,13 +89,19 @@ def update_results(run_dir: Path, metrics: dict[str, Any], **extra: Any) -> None
     doc.update(extra)
     atomic_write_text(path, json.dumps(doc, indent=2, default=float) + "\n")
     if (Path(run_dir) / "config.json").is_file():
-        finish_report(Path(run_dir))
+        write_report(run_dir)
 
 
-def write_run_config(run_dir: Path, name: str, cfg: Any) -> None:
-    """``config.json`` of a recipe that drives several trainings itself (same layout as the Trainer's)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps({"config": {"recipe": name, **to_dict(cfg)}}, indent=2) + "\n")
+class TimedRecipe(Recipe):
+    """A standard training recipe that also records its wall time, ``wall_seconds``, in ``results.json``."""
+
+    def run(self, cfg: Any, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        watch = Stopwatch()
+        result = super().run(cfg, run_dir, resume=resume, progress=progress)
+        if result.trainer is None or result.trainer.is_global_zero:
+            result.metrics["wall_seconds"] = watch.seconds()
+            update_results(run_dir, {"wall_seconds": result.metrics["wall_seconds"]})
+        return result
 
 
 def plain_trainer(tc: TrainerConfig, *, progress: bool | None, max_epochs: int | None = None, batch_size: int | None = None,
@@ -137,6 +150,13 @@ def plot_series(
     if len(series) > 1:
         ax.legend(fontsize=8)
     return save_figure(fig, run_dir, name, caption)
+
+
+@torch.no_grad()
+def draw_samples(sample: Callable[..., torch.Tensor], n: int, generator: torch.Generator, *,
+                 chunk: int = 1000) -> torch.Tensor:
+    """``n`` images of ``sample(k, generator=generator)``, drawn ``chunk`` at a time, on the CPU."""
+    return torch.cat([sample(min(chunk, n - i), generator=generator).cpu() for i in range(0, n, chunk)])
 
 
 @torch.no_grad()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.core import DataSplits
-from ..engine.checkpoint import atomic_write_text
 from ..engine.task import Task
+from . import base
 from .base import Recipe
-from .config import to_dict
 
 __all__ = ["Variant", "write_run_config", "fit_variant", "validation_series"]
 
@@ -31,8 +29,7 @@ class Variant:
 
 def write_run_config(run_dir: Path, recipe: str, cfg: Any) -> None:
     """``config.json`` of a recipe that runs several trainers (the layout ``an2dl resume`` reads)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps({"config": {"recipe": recipe, **to_dict(cfg)}}, indent=2) + "\n")
+    base.write_run_config(run_dir, recipe, cfg)
     (run_dir / "checkpoints").mkdir(exist_ok=True)  # the variants' checkpoints live in variants/<name>/checkpoints
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -22,9 +20,7 @@ from ..data.transforms import (
     RandomContrast,
     Transform,
 )
-from ..engine.checkpoint import atomic_write_text
 from ..errors import ConfigError
-from .config import to_dict
 
 __all__ = [
     "ImageData",
@@ -33,7 +29,6 @@ __all__ = [
     "load_image_data",
     "build_plain_cnn",
     "build_augmentation",
-    "write_config",
     "summary_figure",
     "filters_figure",
     "evaluate_accuracy",
@@ -150,12 +145,6 @@ def build_augmentation(a: AugmentSettings, num_classes: int) -> tuple[Transform 
     batched_parts = (parts if a.path == "batched" else []) + ([mixing] if mixing is not None else [])
     batched = Compose(batched_parts) if batched_parts else None
     return batched, per_sample
-
-
-def write_config(run_dir: Path, recipe: str, cfg: Any) -> None:
-    """``config.json`` of a recipe that runs its own loop (the trainer's layout)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps({"config": {"recipe": recipe, **to_dict(cfg)}}, indent=2) + "\n")
 
 
 def summary_figure(model: torch.nn.Module, example: torch.Tensor, run_dir: Path, *, name: str = "model_summary") -> None:

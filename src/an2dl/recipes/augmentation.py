@@ -14,7 +14,6 @@ each batch differs (batched, on the device):
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,9 @@ from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
 from ..tasks import ClassificationTask
-from ._vision_common import ImageData, PlainCNNSettings, build_plain_cnn, load_image_data, write_config
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
-from .config import TrainerConfig
+from ._vision_common import ImageData, PlainCNNSettings, build_plain_cnn, load_image_data
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig, trainer_kwargs
 
 __all__ = ["AugmentationComparison", "AugmentationComparisonConfig"]
 
@@ -84,20 +83,18 @@ class AugmentationComparison(Recipe):
         unknown = [v for v in cfg.variants if v not in _VARIANTS]
         if unknown or not cfg.variants:
             raise ConfigError(f"variants must be a non-empty list from {_VARIANTS}; got {cfg.variants!r}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
         k = data.info.num_classes
         metrics: dict[str, float | int] = {"data/train_images": len(data.train), "data/test_images": len(data.test)}
         histories: dict[str, list[dict]] = {}
         samples: dict[str, torch.Tensor] = {}
-        tc = dataclasses.asdict(cfg.trainer)
-        tc.pop("time_budget_s", None)
         for variant in cfg.variants:
             seed_everything(cfg.trainer.seed)  # same initial weights for every variant
             model = build_plain_cnn(cfg.model, data)
             augment = _augmentation(variant, cfg, k)
             task = ClassificationTask(model, num_classes=k, optimizer=cfg.optim, augment=augment)
-            trainer = Trainer(**tc, run_dir=None, checkpoint=False, progress=progress)
+            trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress)
             t0 = time.perf_counter()
             trainer.fit(task, data.train, data.val)
             metrics[f"{variant}/fit_s"] = time.perf_counter() - t0

@@ -31,15 +31,16 @@ from ._generative import (
     JudgeConfig,
     MNISTImages,
     Stopwatch,
+    TimedRecipe,
+    draw_samples,
     load_judge,
     load_mnist,
     plain_trainer,
     plot_series,
     reconstruction_rows,
     update_results,
-    write_run_config,
 )
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
 __all__ = [
@@ -127,7 +128,7 @@ class ConvAEMNISTConfig(AEMNISTConfig):
 
 
 @register_recipe
-class AutoencoderMNIST(Recipe):
+class AutoencoderMNIST(TimedRecipe):
     """Dense autoencoder on MNIST with the notes' reconstruction loss (and an optional regulariser)."""
 
     name = "ae-mnist"
@@ -142,14 +143,6 @@ class AutoencoderMNIST(Recipe):
     def export_info(self, cfg, data) -> dict[str, Any]:
         return {"class_names": [], "task": "autoencoder",
                 "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]}}
-
-    def run(self, cfg, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        watch = Stopwatch()
-        result = super().run(cfg, run_dir, resume=resume, progress=progress)
-        if result.trainer is None or result.trainer.is_global_zero:
-            result.metrics["wall_seconds"] = watch.seconds()
-            update_results(run_dir, {"wall_seconds": result.metrics["wall_seconds"]})
-        return result
 
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import reconstruction_error, save_image_grid
@@ -480,7 +473,7 @@ class GenerativeAutoencoderMNIST(Recipe):
                 plain_trainer(cfg.trainer, progress=progress).fit(VAETask(vae, optimizer=cfg.optim), ArrayDataset(x_train))
                 vae.eval()
                 g = torch.Generator().manual_seed(derive_seed(cfg.trainer.seed, "vae", d))
-                samples = torch.cat([vae.sample(min(1000, n - i), generator=g) for i in range(0, n, 1000)])
+                samples = draw_samples(vae.sample, n, g)
                 value = fd(samples)
                 fd_curves["VAE prior samples"].append(value)
                 conf_curves["VAE prior samples"].append(judge_scores(judge, samples)["confidence"])

@@ -18,13 +18,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-
-import torch
 
 from ..data.core import DataSplits
 from ..engine.callbacks import Callback
@@ -34,7 +31,7 @@ from ..engine.task import Task
 from ..engine.trainer import Trainer
 from ..errors import CheckpointError, ConfigError
 from ..registry import Registry
-from .config import TrainerConfig, from_dict, resolve, standard_callbacks, to_dict
+from .config import from_dict, resolve, standard_callbacks, to_dict, trainer_kwargs
 
 __all__ = [
     "Recipe",
@@ -47,6 +44,7 @@ __all__ = [
     "resume",
     "new_run_dir",
     "write_results",
+    "write_run_config",
 ]
 
 RECIPES: Registry[type[Recipe]] = Registry("recipe", "an2dl.recipes")
@@ -102,11 +100,8 @@ class Recipe:
 
     # ---- the standard flow
     def make_trainer(self, cfg: Any, run_dir: Path, *, progress: bool | None = None) -> Trainer:
-        tc: TrainerConfig = cfg.trainer
-        kw = dataclasses.asdict(tc)
-        kw.pop("time_budget_s", None)
         return Trainer(
-            **kw,
+            **trainer_kwargs(cfg.trainer),
             run_dir=run_dir,
             callbacks=self.callbacks(cfg),
             progress=progress,
@@ -154,6 +149,14 @@ def write_results(run_dir: Path, metrics: dict[str, Any], **extra: Any) -> Path:
     path = Path(run_dir) / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=2, default=float) + "\n")
+    return path
+
+
+def write_run_config(run_dir: Path, recipe: str, cfg: Any) -> Path:
+    """``config.json`` of a recipe that runs its own loop(s): the Trainer's layout, which :func:`load_run_config` reads."""
+    path = Path(run_dir) / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"config": {"recipe": recipe, **to_dict(cfg)}}, indent=2) + "\n")
     return path
 
 
@@ -260,11 +263,3 @@ def resume(run_dir: str | os.PathLike, *, progress: bool | None = None) -> RunRe
         raise CheckpointError(f"{run_dir} has no checkpoints to resume from")
     os.environ["AN2DL_RUN_DIR"] = str(run_dir)
     return recipe.run(cfg, run_dir, resume=True, progress=progress)
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"

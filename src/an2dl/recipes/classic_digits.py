@@ -23,8 +23,8 @@ from ..losses.classification import multiclass_hinge_loss
 from ..models import get_model
 from ..models.classic import KNNClassifier
 from ..tasks import ClassificationTask
-from ._vision_common import ImageData, filters_figure, load_image_data, write_config
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
+from ._vision_common import ImageData, filters_figure, load_image_data
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
 __all__ = ["LinearDigits", "LinearDigitsConfig", "KNNDigits", "KNNDigitsConfig"]
@@ -97,7 +97,7 @@ class KNNDigits(Recipe):
     Config = KNNDigitsConfig
 
     def run(self, cfg: KNNDigitsConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
         x_tr, y_tr = data.train.tensors[:2]
         x_va, y_va = data.val.tensors[:2]

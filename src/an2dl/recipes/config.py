@@ -26,6 +26,7 @@ __all__ = [
     "CheckpointConfig",
     "EarlyStoppingConfig",
     "ClipConfig",
+    "trainer_kwargs",
     "to_dict",
     "from_dict",
     "apply_overrides",
@@ -56,6 +57,13 @@ class TrainerConfig:
     time_budget_s: float | None = None  # stop training after this many seconds
 
 
+def trainer_kwargs(tc: TrainerConfig) -> dict[str, Any]:
+    """``tc`` as keyword arguments of :class:`~an2dl.engine.Trainer` (``time_budget_s`` becomes the Timer callback)."""
+    kw = dataclasses.asdict(tc)
+    kw.pop("time_budget_s", None)
+    return kw
+
+
 @dataclasses.dataclass
 class CheckpointConfig:
     """When to save checkpoints and how many to keep."""
@@ -74,7 +82,7 @@ class EarlyStoppingConfig:
 
     enabled: bool = False  # add the EarlyStopping callback
     monitor: str = "val/loss"  # watched metric
-    patience: int = 5  # validations without improvement before stopping
+    patience: int = 5  # validations in a row without improvement after which training stops (Keras)
     min_delta: float = 0.0  # smallest change that counts as improvement
     mode: str = "min"  # "min" for losses, "max" for accuracies
     restore_best_weights: bool = True  # end with the best validation weights

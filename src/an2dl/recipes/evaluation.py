@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..data.transforms.photometric import rgb_to_grayscale
 from ..engine.checkpoint import load_checkpoint
 from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
@@ -42,9 +43,11 @@ def load_run_task(run_dir: str | os.PathLike):
 def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test") -> dict[str, float]:
     """Metrics of a run's final model on ``split`` (``train``, ``val`` or ``test``)."""
     _, cfg, task, data = load_run_task(run_dir)
-    dataset = getattr(data, split, None)
+    splits = ("train", "val", "test")
+    dataset = getattr(data, split) if split in splits else None
     if dataset is None:
-        raise ConfigError(f"this run's data has no {split!r} split")
+        present = [s for s in splits if getattr(data, s) is not None]
+        raise ConfigError(f"split must be one of this run's data splits {present}; got {split!r}")
     trainer = Trainer(max_epochs=1, batch_size=cfg.trainer.batch_size, seed=cfg.trainer.seed, progress=False,
                       accelerator=cfg.trainer.accelerator)
     return trainer.evaluate(task, dataset, split=split)
@@ -59,7 +62,7 @@ def _prepare(x: torch.Tensor, shape: list[int], source: str) -> torch.Tensor:
         raise DataError(f"{source}: expected an image of shape [H, W] or [C, H, W]; got {list(x.shape)}")
     if x.shape[0] != c:
         if x.shape[0] == 3 and c == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+            x = rgb_to_grayscale(x)
         elif x.shape[0] == 1 and c == 3:
             x = x.expand(3, -1, -1)
         else:

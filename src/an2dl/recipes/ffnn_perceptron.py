@@ -10,7 +10,7 @@ import torch
 
 from ..engine.rng import derive_seed
 from ..errors import ConfigError
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 
 __all__ = ["PerceptronLogic"]
 
@@ -43,11 +43,11 @@ class PerceptronLogic(Recipe):
 
     def run(self, cfg: PerceptronLogicConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..models.ffnn import Perceptron, to_pm1
-        from ._ffnn_common import LOGIC_INPUTS, logic_gate, write_config
+        from ._ffnn_common import LOGIC_INPUTS, logic_gate
 
         if not cfg.functions:
             raise ConfigError("perceptron-logic needs at least one function in 'functions'")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         t0 = time.perf_counter()
         metrics: dict[str, float] = {}
         fits = {}

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..engine.optim import OptimizerSpec
 from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .ffnn_mlp import DigitsData
 
 __all__ = ["InitComparison", "OptimizerComparison", "VanishingGradients", "OverfittingDigits"]
@@ -124,12 +124,11 @@ class InitComparison(Recipe):
         from ..models.ffnn.analysis import hidden_activations, layer_gradient_norms
         from ..nn.init import INIT_SCHEMES
         from ..tasks import ClassificationTask
-        from ._ffnn_common import write_config
 
         for s in cfg.schemes:
             if s not in INIT_SCHEMES:
                 raise ConfigError(f"schemes must be names of {list(INIT_SCHEMES)}; got {s!r}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = _digits(cfg.data)
         xb, yb = _batch(data.train, 512)
         t0 = time.perf_counter()
@@ -223,12 +222,11 @@ class OptimizerComparison(Recipe):
         from ..data import subset
         from ..models import get_model
         from ..tasks import ClassificationTask
-        from ._ffnn_common import write_config
 
         for m in cfg.methods:
             if m not in _METHODS:
                 raise ConfigError(f"methods must be names of {list(_METHODS)}; got {m!r}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = _digits(cfg.data)
         train = data.train if cfg.train_limit is None else subset(data.train, range(min(cfg.train_limit, len(data.train))))
         t0 = time.perf_counter()
@@ -296,11 +294,10 @@ class VanishingGradients(Recipe):
         from ..models import get_model
         from ..models.ffnn.analysis import layer_gradient_norms
         from ..tasks import ClassificationTask
-        from ._ffnn_common import write_config
 
         if cfg.depth < 1:
             raise ConfigError(f"depth must be >= 1; got {cfg.depth}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = _digits(cfg.data)
         xb, yb = _batch(data.train, cfg.batch)
         t0 = time.perf_counter()
@@ -376,12 +373,12 @@ class OverfittingDigits(Recipe):
         from ..engine.callbacks import EarlyStopping
         from ..models import get_model
         from ..tasks import ClassificationTask
-        from ._ffnn_common import history_series, write_config
+        from ._ffnn_common import history_series
 
         for v in cfg.variants:
             if v not in _VARIANTS:
                 raise ConfigError(f"variants must be names of {list(_VARIANTS)}; got {v!r}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = _digits(cfg.data)
         train = subset(data.train, range(min(cfg.train_size, len(data.train))))
         t0 = time.perf_counter()

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
-from .config import TrainerConfig
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig, trainer_kwargs
 from .ffnn_mlp import DigitsData, MLPModel
 
 __all__ = ["DigitsKFold", "RestartsDemo"]
-
-
-def _trainer_kwargs(tc: TrainerConfig) -> dict[str, Any]:
-    kw = dataclasses.asdict(tc)
-    kw.pop("time_budget_s", None)
-    return kw
 
 
 # ---------------------------------------------------------------- digits-kfold
@@ -55,10 +47,9 @@ class DigitsKFold(Recipe):
         from ..engine.trainer import Trainer
         from ..engine.validation import cross_validate
         from ..tasks import ClassificationTask
-        from ._ffnn_common import write_config
         from .ffnn_mlp import _mlp
 
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         d = cfg.data
         data = get_dataset("digits", val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
 
@@ -66,7 +57,7 @@ class DigitsKFold(Recipe):
             return ClassificationTask(_mlp(cfg.model, 64, 10), num_classes=10, optimizer=cfg.optim)
 
         t0 = time.perf_counter()
-        trainer_kw = _trainer_kwargs(cfg.trainer)
+        trainer_kw = trainer_kwargs(cfg.trainer)
         result = cross_validate(make_task, data, folds=cfg.folds, trainer=trainer_kw, monitor="val/accuracy",
                                 mode="max", seed=cfg.trainer.seed, refit=cfg.refit)
         metrics: dict[str, float] = {}
@@ -153,11 +144,11 @@ class RestartsDemo(Recipe):
         from ..engine.validation import restarts
         from ..models import get_model
         from ..tasks.regression import BinaryClassificationTask
-        from ._ffnn_common import write_config, xor_splits
+        from ._ffnn_common import xor_splits
 
         if cfg.restarts < 1:
             raise ConfigError(f"restarts must be >= 1; got {cfg.restarts}")
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         data = xor_splits()
         models = []
 
@@ -168,7 +159,7 @@ class RestartsDemo(Recipe):
             return BinaryClassificationTask(m, optimizer=cfg.optim)
 
         t0 = time.perf_counter()
-        result = restarts(make_task, data.train, cfg.restarts, trainer=_trainer_kwargs(cfg.trainer), seed=cfg.trainer.seed)
+        result = restarts(make_task, data.train, cfg.restarts, trainer=trainer_kwargs(cfg.trainer), seed=cfg.trainer.seed)
         losses, accs = result.values("train/loss"), result.values("train/accuracy")
         metrics: dict[str, float] = {f"restart_{i}/train_loss": v for i, v in enumerate(losses)}
         metrics.update({

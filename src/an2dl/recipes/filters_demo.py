@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.images import read_image, to_float_image
+from ..data.transforms.photometric import rgb_to_grayscale
 from ..errors import ConfigError
 from ..ops.correlation import (
     box_kernel,
@@ -33,8 +34,7 @@ from ..ops.correlation import (
     sobel_kernels,
     sobel_magnitude,
 )
-from ._vision_common import write_config
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 
 __all__ = ["FiltersDemo", "FiltersDemoConfig"]
 
@@ -78,14 +78,14 @@ class FiltersDemo(Recipe):
     Config = FiltersDemoConfig
 
     def run(self, cfg: FiltersDemoConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        write_config(run_dir, self.name, cfg)
+        write_run_config(run_dir, self.name, cfg)
         t0 = time.perf_counter()
         clean = _load(cfg)
         g = torch.Generator().manual_seed(cfg.seed)
         noisy = (clean + cfg.noise_std * torch.randn(clean.shape, generator=g)).clamp(0, 1)
         box = filter2d(noisy, box_kernel(cfg.box_size))
         gauss = filter2d(noisy, gaussian_kernel(sigma=cfg.gaussian_sigma))
-        grey = (clean * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+        grey = rgb_to_grayscale(clean)
         gx, gy = sobel_kernels()
         dx, dy = filter2d(grey, gx, border="replicate"), filter2d(grey, gy, border="replicate")
         magnitude = sobel_magnitude(grey)

@@ -23,7 +23,15 @@ from ..engine.optim import OptimizerSpec
 from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
 from ..models import get_model
-from ._generative import JudgeConfig, MNISTImages, Stopwatch, load_judge, load_mnist, plot_series
+from ._generative import (
+    JudgeConfig,
+    MNISTImages,
+    Stopwatch,
+    draw_samples,
+    load_judge,
+    load_mnist,
+    plot_series,
+)
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results
 from .config import CheckpointConfig, TrainerConfig, standard_callbacks
 
@@ -179,12 +187,11 @@ class GANMNIST(Recipe):
         n = cfg.judge.n_samples
         g = torch.Generator().manual_seed(derive_seed(seed, "final-samples"))
         task.eval()
-        samples = torch.cat([task.sample(min(1000, n - i), generator=g).cpu() for i in range(0, n, 1000)])
+        samples = draw_samples(task.sample, n, g)
         test_feats = extract_features(judge, x_test)
         test_stats = gaussian_statistics(test_feats)
         metrics["samples/frechet"] = frechet_distance(*gaussian_statistics(extract_features(judge, samples)), *test_stats)
-        metrics["reference/frechet_val_vs_test"] = frechet_distance(*gaussian_statistics(extract_features(judge, x_val)),
-                                                                    *test_stats)
+        metrics["reference/frechet_val_vs_test"] = frechet_distance(*monitor.reference_stats, *test_stats)
         scores = judge_scores(judge, samples)
         metrics.update({f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)})
         metrics["judge/test_accuracy"] = judge.judge_info["test_accuracy"]

@@ -15,7 +15,6 @@ data.name=mnist`` measures the same on real MNIST.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,9 @@ from ._vision_common import (
     build_plain_cnn,
     evaluate_accuracy,
     load_image_data,
-    write_config,
 )
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
-from .config import TrainerConfig
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig, trainer_kwargs
 
 __all__ = ["TTAComparison", "TTAComparisonConfig"]
 
@@ -97,7 +95,10 @@ class TTAComparison(Recipe):
         bad = [r for r in cfg.views.reduces if r not in ("mean", "max", "vote")]
         if bad or not cfg.views.reduces:
             raise ConfigError(f"views.reduces must be a non-empty list from mean, max, vote; got {cfg.views.reduces!r}")
-        write_config(run_dir, self.name, cfg)
+        views = _views(cfg.views, cfg.augment)
+        if not views:
+            raise ConfigError("no test-time views: set views.shift, views.angles, views.scales or views.random_views")
+        write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
         k = data.info.num_classes
         seed_everything(cfg.trainer.seed)
@@ -105,9 +106,7 @@ class TTAComparison(Recipe):
         a = cfg.augment
         task = ClassificationTask(model, num_classes=k, optimizer=cfg.optim,
                                   augment=RandomAffine(degrees=a.degrees, translate=a.translate, scale=a.scale))
-        tc = dataclasses.asdict(cfg.trainer)
-        tc.pop("time_budget_s", None)
-        trainer = Trainer(**tc, run_dir=None, checkpoint=False, progress=progress)
+        trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress)
         t0 = time.perf_counter()
         trainer.fit(task, data.train, data.val)
         fit_s = time.perf_counter() - t0
@@ -116,9 +115,6 @@ class TTAComparison(Recipe):
         plain, plain_s = evaluate_accuracy(lambda b: model(b), x, y)
         metrics: dict[str, float | int] = {"plain/test_accuracy": plain, "plain/seconds": plain_s, "fit_s": fit_s,
                                            "data/test_images": len(x)}
-        views = _views(cfg.views, cfg.augment)
-        if not views:
-            raise ConfigError("no test-time views: set views.shift, views.angles, views.scales or views.random_views")
         single: dict[str, float] = {}
         for name, view in views:
             if name.startswith("random"):

@@ -10,7 +10,6 @@ manifold) and the test digits' posterior means coloured by class.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,13 +20,14 @@ from ..models import get_model
 from ._generative import (
     JudgeConfig,
     MNISTImages,
-    Stopwatch,
+    TimedRecipe,
+    draw_samples,
     load_judge,
     load_mnist,
     reconstruction_rows,
     update_results,
 )
-from .base import Recipe, RunResult, register_recipe
+from .base import RunResult, register_recipe
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
 __all__ = ["VAEModel", "VAEObjective", "VAEMNIST"]
@@ -83,7 +83,7 @@ class VAEMNISTConfig:
 
 
 @register_recipe
-class VAEMNIST(Recipe):
+class VAEMNIST(TimedRecipe):
     """VAE on MNIST: ELBO training, prior samples, interpolation and the 2-D latent map."""
 
     name = "vae-mnist"
@@ -103,14 +103,6 @@ class VAEMNIST(Recipe):
                 "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
                                   "latent_dim": cfg.model.latent_dim}}
 
-    def run(self, cfg, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        watch = Stopwatch()
-        result = super().run(cfg, run_dir, resume=resume, progress=progress)
-        if result.trainer is None or result.trainer.is_global_zero:
-            result.metrics["wall_seconds"] = watch.seconds()
-            update_results(run_dir, {"wall_seconds": result.metrics["wall_seconds"]})
-        return result
-
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import (
             extract_features,
@@ -128,7 +120,7 @@ class VAEMNIST(Recipe):
         judge = load_judge(cfg.judge, cfg.data)
         g = torch.Generator().manual_seed(cfg.trainer.seed)
         n = cfg.judge.n_samples
-        samples = torch.cat([model.sample(min(1000, n - i), generator=g) for i in range(0, n, 1000)])
+        samples = draw_samples(model.sample, n, g)
         scores = judge_scores(judge, samples)
         metrics: dict[str, Any] = {
             f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)

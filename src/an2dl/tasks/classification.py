@@ -103,6 +103,10 @@ class ClassificationTask(Task):
                 x = self.augment(x)
         out = self.model(x)
         logits, aux = (out[0], [a for a in out[1:] if a is not None]) if isinstance(out, (tuple, list)) else (out, [])
+        return self._score(logits, y, ctx, aux)
+
+    def _score(self, logits: torch.Tensor, y: torch.Tensor, ctx: StepContext, aux: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        """Loss of ``logits`` (plus the weighted auxiliary losses) against ``y``, logged with the split's metrics."""
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(
                 f"the model must return logits of shape [B, {self.num_classes}]; got {list(logits.shape)}"

@@ -124,16 +124,7 @@ class SequenceClassificationTask(ClassificationTask):
 
     def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         args, y = _unpack(batch, "SequenceClassificationTask")
-        logits = self.model(*args)
-        if logits.dim() != 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"the model must return logits of shape [B, {self.num_classes}]; got {list(logits.shape)}")
-        loss = self.loss_fn(logits, y)
-        ctx.log("loss", loss)
-        if ctx.split != "train" or self.compute_train_metrics:
-            for name, metric in getattr(self, f"{ctx.split}_metrics").items():
-                metric.update(logits.detach(), y)
-                ctx.log(name, metric)
-        return loss
+        return self._score(self.model(*args), y, ctx)
 
     def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
         args = _unpack(batch, "SequenceClassificationTask")[0] if isinstance(batch, (list, tuple)) and len(batch) > 1 else (batch,)
