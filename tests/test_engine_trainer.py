@@ -335,3 +335,34 @@ def test_auxiliary_classifier_losses_are_added_in_training():
     loss = task.training_step((x, y), Ctx())
     torch.manual_seed(1)
     assert torch.allclose(loss, auxiliary_loss(model(x), y, aux_weight=0.3))
+
+
+@pytest.mark.parametrize("kind", ["array", "array-with-transform", "plain-dataset"])
+def test_in_process_batches_equal_the_dataloader_batches(kind):
+    from torch.utils.data import DataLoader, Dataset
+
+    from an2dl.data import ArrayDataset
+    from an2dl.data.core import collate
+    from an2dl.engine.sampling import EpochBatchSampler
+    from an2dl.engine.trainer import _in_process_batches
+
+    x, y = torch.randn(50, 3), torch.arange(50)
+
+    class Plain(Dataset):
+        def __len__(self):
+            return 50
+
+        def __getitem__(self, i):
+            return x[i] * 2, y[i]
+
+    ds = {
+        "array": ArrayDataset(x, y),
+        "array-with-transform": ArrayDataset(x, y, transform=lambda a, b: (a + 1, b)),
+        "plain-dataset": Plain(),
+    }[kind]
+    sampler = EpochBatchSampler(50, 16, shuffle=True, seed=3, epoch=2, start_batch=1)
+    ours = list(_in_process_batches(ds, sampler, collate))
+    ref = list(DataLoader(ds, batch_sampler=sampler, collate_fn=collate))
+    assert len(ours) == len(ref) == 3
+    for a, b in zip(ours, ref):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))

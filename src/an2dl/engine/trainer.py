@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.core import collate
+from ..data.core import ArrayDataset, collate
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
@@ -292,13 +292,18 @@ class Trainer:
             weights=self._sample_weights,
         )
 
-    def _loader(self, dataset: Dataset, batch_sampler: Any, *keys: Any) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_sampler: Any, *keys: Any) -> Any:
+        collate_fn = getattr(dataset, "collate_fn", None) or collate
+        pin_memory = self.device.type == "cuda"
+        if self.num_workers == 0 and not pin_memory:
+            # what DataLoader does in the main process, without its per-batch bookkeeping
+            return _in_process_batches(dataset, batch_sampler, collate_fn)
         return DataLoader(
             dataset,
             batch_sampler=batch_sampler,
-            collate_fn=getattr(dataset, "collate_fn", None) or collate,
+            collate_fn=collate_fn,
             num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=pin_memory,
             generator=torch.Generator().manual_seed(derive_seed(self.seed, "loader", *keys)),
         )
 
@@ -312,13 +317,13 @@ class Trainer:
     def _step(self, name: str, *args: Any) -> Any:
         """Call a task step through Fabric: under DDP & co. via the wrapper's forward, otherwise with the
         precision plugin's input conversion and autocast applied here (Fabric only does it in ``forward``)."""
-        fn = getattr(self._module, name)
-        if self._module._forward_module is not self._module._original_module:
-            return fn(*args)
+        module = self._module
+        if module._forward_module is not module._original_module:
+            return getattr(module, name)(*args)
         precision = self.fabric.strategy.precision
         args = precision.convert_input(args)
         with precision.forward_context():
-            out = fn(*args)
+            out = getattr(module._original_module, name)(*args)
         return precision.convert_output(out)
 
     # ------------------------------------------------------------------ fit
@@ -696,6 +701,20 @@ class Trainer:
 
 
 _NULL_CONTEXT = nullcontext()  # reusable: no allocation per batch
+
+
+def _in_process_batches(dataset: Dataset, batch_sampler: Any, collate_fn: Any) -> Any:
+    """The batches a ``DataLoader(num_workers=0)`` yields for ``batch_sampler``: one
+    ``__getitems__`` call per batch when the dataset has it, else one ``__getitem__`` per
+    index, then ``collate_fn``.  For in-memory data the DataLoader's own per-batch
+    bookkeeping costs as much as fetching the batch."""
+    if isinstance(dataset, ArrayDataset) and hasattr(batch_sampler, "index_tensors"):
+        for indices in batch_sampler.index_tensors():  # ArrayDataset gathers with the index tensor itself
+            yield collate_fn(dataset.__getitems__(indices))
+        return
+    getitems = getattr(dataset, "__getitems__", None)
+    for indices in batch_sampler:
+        yield collate_fn(getitems(indices) if getitems else [dataset[i] for i in indices])
 
 
 def _check_dataset(dataset: Any, split: str) -> None:
