@@ -129,11 +129,14 @@ def test_vanishing_gradients_sigmoid_vs_relu(tmp_path):
 
 
 def test_overfitting_and_early_stopping(tmp_path):
-    r = _run("overfitting-digits", tmp_path, "variants=[\"plain\", \"early_stopping\"]", "hidden=[256, 256]",
-             "max_epochs=40", "patience=5")
+    r = _run("overfitting-digits", tmp_path, "variants=[\"plain\", \"weight_decay\", \"early_stopping\"]",
+             "hidden=[256, 256]", "max_epochs=40", "patience=5")
     m = r.metrics
     # without regularisation the training loss goes to ~0 while the validation loss climbs back above its minimum
     assert m["plain/train_loss"] < 0.01 and m["plain/val_loss"] > 1.05 * m["plain/best_val_loss"]
+    # the penalty keeps the training loss off zero and ends with a lower validation loss
+    assert m["weight_decay/train_loss"] > 2 * m["plain/train_loss"]
+    assert m["weight_decay/val_loss"] < 0.95 * m["plain/val_loss"]
     # early stopping ends before the budget and keeps the best validation weights
     assert m["early_stopping/epochs"] < 40
     assert m["early_stopping/val_loss"] == pytest.approx(m["early_stopping/best_val_loss"], rel=1e-4)

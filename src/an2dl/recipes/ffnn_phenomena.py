@@ -5,7 +5,7 @@
   descent, momentum, Nesterov and Adam on the same problem (§2.3.1).
 * ``vanishing-gradients`` — per-layer gradient norms of a 10-layer sigmoid
   MLP against a ReLU one (§2.2).
-* ``overfitting-digits`` — a large MLP on 100 training digits, with and
+* ``overfitting-digits`` — a large MLP on 300 training digits, with and
   without dropout, weight decay and early stopping (§2.5).
 
 Each trains several models with the :class:`~an2dl.engine.Trainer` and draws
@@ -335,7 +335,7 @@ class VanishingGradients(Recipe):
 # ---------------------------------------------------------------- overfitting-digits
 @dataclass
 class OverfittingConfig:
-    train_size: int = 100  # training digits: few enough to overfit
+    train_size: int = 300  # training digits: few enough for a 512-512 MLP to overfit
     variants: list[str] = field(default_factory=lambda: ["plain", "dropout", "weight_decay", "early_stopping"])
     hidden: list[int] = field(default_factory=lambda: [512, 512])  # a large network for so few samples
     lr: float = 1e-3  # Adam's learning rate, every variant
@@ -364,7 +364,7 @@ class OverfittingDigits(Recipe):
     """
 
     name = "overfitting-digits"
-    summary = "Overfitting on 100 digits, and dropout, weight decay and early stopping as cures (train vs val curves)"
+    summary = "Overfitting on 300 digits, and dropout, weight decay and early stopping as cures (train vs val curves)"
     section = "2.5, 2.5.2, 2.5.3, 2.5.4"
     Config = OverfittingConfig
 
