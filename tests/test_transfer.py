@@ -134,3 +134,20 @@ def test_bad_arguments(pretrained):
         fine_tune(model, lr=-1.0)
     with pytest.raises(ConfigError, match="replaced head"):
         model.reset_classifier(5)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_a_transferred_model_exports_and_loads_back_by_name(pretrained, tmp_path, head):
+    import json
+
+    import an2dl
+    from an2dl.export import export
+
+    model = transfer(pretrained, 4, head=head, hidden=16)
+    _train_steps(model)
+    meta_path = export(model, tmp_path / "exported", class_names=list("abcd"))
+    assert json.loads(meta_path.read_text())["transfer"] == {"num_classes": 4, "head": head, "hidden": 16, "dropout": 0.0}
+    loaded = an2dl.load(tmp_path / "exported")
+    x = torch.rand(4, 1, 12, 12)
+    torch.testing.assert_close(loaded(x), model.eval()(x), rtol=0, atol=0)
+    assert trainable_parameters(loaded) == sum(p.numel() for p in loaded.parameters())

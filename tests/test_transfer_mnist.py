@@ -52,3 +52,8 @@ def test_transfer_beats_training_from_scratch_on_real_mnist(tmp_path):
     assert doc["sizes"]["target_train"] == 5 * 50
     assert (result.run_dir / "plots" / "transfer_vs_scratch.png").is_file()
     assert (result.run_dir / "report.html").is_file()
+    # the fine-tuned network is exported by name (registry builder + transfer head) and predicts digits 5-9
+    exported = an2dl.load(result.run_dir)
+    assert exported.an2dl_meta["class_names"] == ["5", "6", "7", "8", "9"]
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(exported(x), result.task.model.cpu().eval()(x))

@@ -63,6 +63,7 @@ def export(
         "version": 1,
         "name": spec["name"],
         "kwargs": spec["kwargs"],
+        **({"transfer": spec["transfer"]} if "transfer" in spec else {}),
         "task": task,
         "class_names": class_names or [],
         "preprocessing": preprocessing or {},
@@ -97,6 +98,10 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
 def load(path: str | os.PathLike) -> nn.Module:
     """Rebuild an exported model (no pickle): registry builder + strict safetensors load.
 
+    A model that went through :func:`an2dl.models.transfer` is rebuilt the same way
+    (``get_model`` with its recorded arguments, then ``transfer`` with the recorded head)
+    and comes back with every parameter trainable.
+
     Args:
         path: the export directory, its ``model.json``, or a run directory
             holding ``model/``.
@@ -104,11 +109,18 @@ def load(path: str | os.PathLike) -> nn.Module:
     Returns:
         The model in eval mode, with ``model.an2dl_meta`` holding ``model.json``.
     """
-    from .models import get_model
+    from .models import get_model, load_weights
+    from .models.transfer import transfer, unfreeze
 
     d = _model_dir(path)
     meta = load_metadata(d)
-    model = get_model(meta["name"], weights=d / "model.safetensors", **meta["kwargs"])
+    if "transfer" in meta:  # a zoo model whose top was replaced: rebuild, re-attach the head, then load
+        model = get_model(meta["name"], **meta["kwargs"])
+        transfer(model, **meta["transfer"])
+        unfreeze(model)
+        load_weights(model, d / "model.safetensors")
+    else:
+        model = get_model(meta["name"], weights=d / "model.safetensors", **meta["kwargs"])
     model.an2dl_meta = meta
     return model.eval()
 

@@ -186,7 +186,8 @@ def transfer(
     Returns:
         ``model`` itself, modified: ``model.head`` is the new
         :class:`TransferHead` (the only trainable part) and the trunk's
-        batch-norm layers stay in evaluation mode.
+        batch-norm layers stay in evaluation mode.  The model's registry spec records
+        the transfer, so :func:`an2dl.export.export` and :func:`an2dl.load` rebuild it.
 
     Raises:
         TypeError: ``model`` is not a zoo classifier.
@@ -207,6 +208,10 @@ def transfer(
     model.replace_head(new_head, num_classes=num_classes)
     freeze(model)
     unfreeze(model, ["head"])
+    spec = getattr(model, "an2dl_spec", None)
+    if spec is not None:  # exported models are rebuilt as get_model(...) then transfer(...)
+        model.an2dl_spec = {**spec, "transfer": {"num_classes": num_classes, "head": head, "hidden": hidden,
+                                                 "dropout": dropout}}
     return model
 
 

@@ -35,6 +35,7 @@ from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
+from ..export import export
 from ..models import get_model
 from ..models.transfer import fine_tune, trainable_parameters, transfer
 from ..tasks import ClassificationTask
@@ -218,6 +219,9 @@ class TransferMNIST(Recipe):
         metrics.update(res)
         histories["transfer"] = tr.history
         final_task, final_trainer = task, tr
+        # the fine-tuned network is the run's model: `an2dl predict` and `an2dl export` use it
+        export(model, run_dir / "model", class_names=[str(c) for c in d.target_digits],
+               preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0]})
 
         # 4. the baseline: same network, same few-shot images, from scratch
         seed_everything(cfg.trainer.seed + 1)
