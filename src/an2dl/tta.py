@@ -28,6 +28,7 @@ from torch import nn
 
 from .data.transforms.base import Transform
 from .errors import ConfigError
+from .nn.device import module_device
 
 __all__ = ["tta_predict", "tta_views"]
 
@@ -84,7 +85,8 @@ def tta_predict(
     Args:
         model: maps ``[N, C, H, W]`` to ``[N, K]`` logits (or probabilities with
             ``logits=False``); an ``nn.Module`` is evaluated in eval mode and
-            its mode restored.
+            its mode restored, on its own device (the views are moved there and
+            its outputs brought back to ``x``'s device).
         x: test images ``[B, C, H, W]``.
         transforms: one entry per view; ``None`` is the original image (include
             it to keep the plain prediction among the views).
@@ -114,9 +116,11 @@ def tta_predict(
     was_training = model.training if isinstance(model, nn.Module) else None
     if isinstance(model, nn.Module):
         model.eval()
+    dev = module_device(model) if isinstance(model, nn.Module) else None
     try:
         step = batch_size or len(flat)
-        outs = [model(flat[i : i + step]) for i in range(0, len(flat), step)]
+        chunks = [flat[i : i + step] for i in range(0, len(flat), step)]
+        outs = [model(c) if dev is None else model(c.to(dev)).to(x.device) for c in chunks]
     finally:
         if was_training:
             model.train()

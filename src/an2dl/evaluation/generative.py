@@ -42,6 +42,7 @@ from torch import nn
 from ..engine.callbacks.base import Callback
 from ..engine.rng import derive_seed
 from ..errors import ConfigError
+from ..nn.device import module_device
 
 __all__ = [
     "extract_features",
@@ -66,11 +67,6 @@ def _batches(x: torch.Tensor, batch_size: int):
         yield x[i : i + batch_size]
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def extract_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """``model.forward_features`` over ``images`` in eval mode, batched: ``[N, C, H, W]`` -> ``[N, F]`` on CPU."""
@@ -79,7 +75,7 @@ def extract_features(model: nn.Module, images: torch.Tensor, *, batch_size: int 
     was = model.training
     model.eval()
     try:
-        dev = _device_of(model)
+        dev = module_device(model)
         return torch.cat([model.forward_features(b.to(dev)).float().cpu() for b in _batches(images, batch_size)])
     finally:
         model.train(was)
@@ -137,7 +133,7 @@ def _probabilities(judge: nn.Module, images: torch.Tensor, batch_size: int) -> t
     was = judge.training
     judge.eval()
     try:
-        dev = _device_of(judge)
+        dev = module_device(judge)
         return torch.cat([judge(b.to(dev)).softmax(-1).double().cpu() for b in _batches(images, batch_size)])
     finally:
         judge.train(was)
@@ -199,11 +195,11 @@ def reconstruction_error(
     was = model.training
     model.eval()
     try:
-        dev = _device_of(model)
+        dev = module_device(model)
         recon = torch.cat([model(b.to(dev)).float().cpu() for b in _batches(images, batch_size)])
     finally:
         model.train(was)
-    diff = (images.float() - recon).flatten(1).double()
+    diff = (images.float().cpu() - recon).flatten(1).double()
     out = {"l2": float(diff.norm(dim=1).mean()), "mse": float(diff.pow(2).mean())}
     if judge is not None and labels is not None:
         out["judge_accuracy"] = judge_accuracy(judge, recon, labels, batch_size=batch_size)
@@ -317,7 +313,7 @@ def _task_sampler(task: nn.Module) -> Sampler:
 
 @torch.no_grad()
 def _draw(task: nn.Module, sampler: Sampler | None, n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator(device=_device_of(task)).manual_seed(seed)
+    g = torch.Generator(device=module_device(task)).manual_seed(seed)
     was = task.training
     task.eval()
     try:

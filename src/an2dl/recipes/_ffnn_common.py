@@ -68,7 +68,7 @@ def decision_surface(
     gx, gy = np.meshgrid(xs, xs)
     grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
     with torch.no_grad():
-        z = score(grid).reshape(gx.shape).numpy()
+        z = score(grid).reshape(gx.shape).cpu().numpy()
     ax.contourf(gx, gy, z, levels=30, cmap="RdBu_r", alpha=0.55)
     ax.contour(gx, gy, z, levels=list(levels) if levels is not None else [0.0], colors="k", linewidths=1.5)
     pos = positive.bool().numpy()

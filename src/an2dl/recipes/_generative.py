@@ -17,6 +17,7 @@ from ..data.core import DataSplits, subset
 from ..engine.checkpoint import atomic_write_text
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
+from ..nn.device import module_device
 from .base import Recipe, RunResult
 from .config import TrainerConfig
 
@@ -167,7 +168,7 @@ def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     was = model.training
     model.eval()
     try:
-        recon = model(images).float().cpu()
+        recon = model(images.to(module_device(model))).float().cpu()
     finally:
         model.train(was)
     return torch.cat([images.float().cpu(), recon])

@@ -21,6 +21,7 @@ from ..data.transforms import (
     Transform,
 )
 from ..errors import ConfigError
+from ..nn.device import module_device
 
 __all__ = [
     "ImageData",
@@ -152,7 +153,7 @@ def summary_figure(model: torch.nn.Module, example: torch.Tensor, run_dir: Path,
     from ..models.summary import summarize
     from ..report.plots import figure, save_figure
 
-    text = summarize(model, example).table()
+    text = summarize(model, example.to(module_device(model))).table()
     lines = text.splitlines()
     fig = figure(figsize=(0.09 * max(len(line) for line in lines) + 0.5, 0.19 * len(lines) + 0.4))
     fig.text(0.01, 0.99, text, family="monospace", fontsize=8, va="top")
@@ -184,5 +185,5 @@ def evaluate_accuracy(predict, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     t0 = time.perf_counter()
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((predict(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        correct += int((predict(x[i : i + batch_size]).argmax(1).cpu() == y[i : i + batch_size]).sum())
     return correct / len(x), time.perf_counter() - t0

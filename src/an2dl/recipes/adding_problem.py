@@ -26,6 +26,7 @@ from ..engine.optim import OptimizerSpec
 from ..engine.rng import seed_everything
 from ..errors import ConfigError
 from ..models import get_model
+from ..nn.device import module_device
 from ..nn.recurrent import state_gradient_norms
 from ..report.plots import figure, save_figure
 from ..tasks.sequence import SequenceRegressionTask
@@ -136,12 +137,13 @@ def _gradient_profile(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     """
     twin = copy.deepcopy(model).double().eval()
     rnn, readout = twin.encoder.rnn, twin.readout
-    target = y.double()
+    dev = module_device(twin)
+    target = y.double().to(dev)
 
     def loss(out: torch.Tensor, state: Any) -> torch.Tensor:
         return F.mse_loss(readout(out[:, -1]), target)
 
-    return state_gradient_norms(rnn, x.double(), loss)
+    return state_gradient_norms(rnn, x.double().to(dev), loss).cpu()
 
 
 def _ratio(profile: torch.Tensor) -> float:

@@ -27,6 +27,7 @@ from ..engine.optim import OptimizerSpec
 from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
 from ..models import get_model
+from ..nn.device import module_device
 from ._generative import (
     JudgeConfig,
     MNISTImages,
@@ -155,9 +156,10 @@ class AutoencoderMNIST(TimedRecipe):
         rec = reconstruction_error(model, x, labels=y, judge=judge)
         metrics = {f"test/recon_{k}" if not k.startswith("judge") else f"test/{k}": v for k, v in rec.items()}
         model.eval()
+        dev = module_device(model)
         with torch.no_grad():
-            codes = torch.cat([model.encode(b) for b in x.split(1000)])
-            recon = torch.cat([model(b) for b in x[:1000].split(500)])
+            codes = torch.cat([model.encode(b.to(dev)).cpu() for b in x.split(1000)])
+            recon = torch.cat([model(b.to(dev)).cpu() for b in x[:1000].split(500)])
         metrics["test/code_l1"] = float(codes.abs().sum(1).mean())
         metrics["test/code_mean_activation"] = float(codes.mean())
         metrics["test/code_near_zero_fraction"] = float((codes.abs() < 1e-2).float().mean())
@@ -365,7 +367,7 @@ class LatentSweepMNIST(Recipe):
                 curves[k].append(rec[k])
                 metrics[f"test/{k}_d{d}"] = rec[k]
             with torch.no_grad():
-                rows.append(ae(x_test[:12]))
+                rows.append(ae(x_test[:12].to(module_device(ae))).cpu())
         metrics["test/judge_accuracy_original"] = rec["judge_accuracy_original"]
         metrics["wall_seconds"] = watch.seconds()
         write_results(run_dir, metrics, latent_dims=dims, curves=curves, wall_seconds=metrics["wall_seconds"])
@@ -447,9 +449,10 @@ class GenerativeAutoencoderMNIST(Recipe):
         for d in dims:
             ae = _train_autoencoder(cfg.model.build(latent_dim=d), cfg.ae, cfg.optim, x_train, cfg.trainer,
                                     progress=progress, seed=cfg.trainer.seed)
+            dev = module_device(ae)
             with torch.no_grad():
-                recon = torch.cat([ae(b) for b in x_test[:n].split(1000)])
-                codes = torch.cat([ae.encode(b) for b in x_train[: cfg.fit_images].split(1000)])
+                recon = torch.cat([ae(b.to(dev)).cpu() for b in x_test[:n].split(1000)])
+                codes = torch.cat([ae.encode(b.to(dev)).cpu() for b in x_train[: cfg.fit_images].split(1000)])
             fd_rec = fd(recon)
             fd_curves["reconstructions"].append(fd_rec)
             metrics[f"test/frechet_recon_d{d}"] = fd_rec
@@ -457,7 +460,7 @@ class GenerativeAutoencoderMNIST(Recipe):
                 gauss = LatentGaussian(latent_dim=d, covariance=c).fit(codes)
                 g = torch.Generator().manual_seed(derive_seed(cfg.trainer.seed, "codes", d))
                 with torch.no_grad():
-                    samples = torch.cat([ae.decode(z) for z in gauss.sample(n, generator=g).split(1000)])
+                    samples = torch.cat([ae.decode(z.to(dev)).cpu() for z in gauss.sample(n, generator=g).split(1000)])
                 scores = judge_scores(judge, samples)
                 value = fd(samples)
                 fd_curves[f"samples, {c} Gaussian"].append(value)

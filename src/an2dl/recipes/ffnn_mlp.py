@@ -9,6 +9,7 @@ import torch
 from ..data import get_dataset
 from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..models import get_model
+from ..nn.device import module_device
 from ..tasks import ClassificationTask
 from ..tasks.regression import BinaryClassificationTask, RegressionTask
 from .base import Recipe, RunResult, register_recipe
@@ -59,7 +60,8 @@ class MLPXor(Recipe):
         fig = figure(figsize=(4.2, 4))
         ax = fig.add_subplot(1, 1, 1)
         model.eval()
-        decision_surface(ax, lambda g: model.output(g).squeeze(1), LOGIC_INPUTS, logic_gate("xor"), levels=[0.5],
+        dev = module_device(model)
+        decision_surface(ax, lambda g: model.output(g.to(dev)).squeeze(1), LOGIC_INPUTS, logic_gate("xor"), levels=[0.5],
                          title="XOR: network output σ(z) and the 0.5 contour")
         save_figure(fig, result.run_dir, "xor_decision_surface",
                     "The MLP's output probability over the plane; the black line is the decision boundary σ(z) = 0.5. "
@@ -121,10 +123,11 @@ class MLPSine(Recipe):
         model, data = result.task.model, result.data
         model.eval()
         x = data.test.tensors[0]
+        xd = x.to(module_device(model))
         with torch.no_grad():
-            y = model(x).squeeze(1)
-            hidden = model.features[0](x)  # [N, H] sigmoid units
-            parts = hidden * model.classifier.weight[0]  # each unit's contribution v_j σ(w_j x + b_j)
+            y = model(xd).squeeze(1).cpu()
+            hidden = model.features[0](xd)  # [N, H] sigmoid units
+            parts = (hidden * model.classifier.weight[0]).cpu()  # each unit's contribution v_j σ(w_j x + b_j)
         xs = x.squeeze(1).numpy()
         fig = figure(figsize=(9, 3.4))
         ax = fig.add_subplot(1, 2, 1)

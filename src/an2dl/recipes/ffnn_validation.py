@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
+from ..nn.device import module_device
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .config import TrainerConfig, trainer_kwargs
 from .ffnn_mlp import DigitsData, MLPModel
@@ -201,7 +202,8 @@ class RestartsDemo(Recipe):
         for k, (i, label) in enumerate(((result.selected, "selected"), (worst, "worst"))):
             ax = fig.add_subplot(1, 2, k + 1)
             model = models[i].eval()
-            decision_surface(ax, lambda g, m=model: m.output(g).squeeze(1), LOGIC_INPUTS, logic_gate("xor"),
+            dev = module_device(model)
+            decision_surface(ax, lambda g, m=model, d=dev: m.output(g.to(d)).squeeze(1), LOGIC_INPUTS, logic_gate("xor"),
                              levels=[0.5], title=f"{label} restart {i}: loss {losses[i]:.3g}")
         save_figure(fig, run_dir, "restart_boundaries",
                     "Output σ(z) and decision boundary of the selected and of the worst restart.")

@@ -24,6 +24,7 @@ from ..engine.optim import OptimizerSpec
 from ..engine.rng import seed_everything
 from ..errors import ConfigError
 from ..models import get_model
+from ..nn.device import module_device
 from ..report.plots import figure, save_figure
 from ..tasks.sequence import SequenceRegressionTask
 from ._sequence_common import Variant, fit_variant, validation_series, write_run_config
@@ -139,7 +140,7 @@ def _plot_forecasts(variants: list[Variant], data: Any, cfg: ForecastSineConfig,
             continue
         v.task.eval()
         with torch.no_grad():
-            pred = v.task.model(x[:n])[:, 0]
+            pred = v.task.model(x[:n].to(module_device(v.task.model)))[:, 0].cpu()
         ax.plot(t, pred.numpy(), "-", lw=1.2, label=v.name)
     ax.set_xlabel("test step")
     ax.set_ylabel("value")

@@ -26,6 +26,7 @@ from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
+from ..nn.device import module_device
 from ..tasks import ClassificationTask
 from ..tta import tta_predict
 from ._vision_common import (
@@ -111,15 +112,16 @@ class TTAComparison(Recipe):
         trainer.fit(task, data.train, data.val)
         fit_s = time.perf_counter() - t0
         model.eval()
+        dev = module_device(model)
         x, y = data.test.tensors[0], data.test.tensors[1]
-        plain, plain_s = evaluate_accuracy(lambda b: model(b), x, y)
+        plain, plain_s = evaluate_accuracy(lambda b: model(b.to(dev)), x, y)
         metrics: dict[str, float | int] = {"plain/test_accuracy": plain, "plain/seconds": plain_s, "fit_s": fit_s,
                                            "data/test_images": len(x)}
         single: dict[str, float] = {}
         for name, view in views:
             if name.startswith("random"):
                 continue
-            acc, _ = evaluate_accuracy(lambda b, v=view: model(v(b)), x, y)
+            acc, _ = evaluate_accuracy(lambda b, v=view: model(v(b).to(dev)), x, y)
             single[name] = acc
             metrics[f"view/{name}/test_accuracy"] = acc
         transforms = [None] + [v for _, v in views]

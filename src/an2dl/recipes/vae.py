@@ -17,6 +17,7 @@ import torch
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
 from ..models import get_model
+from ..nn.device import module_device
 from ._generative import (
     JudgeConfig,
     MNISTImages,
@@ -116,6 +117,7 @@ class VAEMNIST(TimedRecipe):
         cfg, data, task = result.config, result.data, result.task
         fig_cfg: VAEFigures = cfg.figures
         model = task.model.eval()
+        dev = module_device(model)
         x, y = data.test.tensors
         judge = load_judge(cfg.judge, cfg.data)
         g = torch.Generator().manual_seed(cfg.trainer.seed)
@@ -138,17 +140,17 @@ class VAEMNIST(TimedRecipe):
         save_image_grid(reconstruction_rows(model, x[:16]), run_dir, "reconstructions",
                         "Test digits (top) and their reconstructions from the posterior mean (bottom)", nrow=16)
         k = fig_cfg.interpolations
-        path = model.interpolate(x[:k], x[k : 2 * k], steps=fig_cfg.steps)
+        path = model.interpolate(x[:k].to(dev), x[k : 2 * k].to(dev), steps=fig_cfg.steps).cpu()
         save_image_grid(path.reshape(-1, *model.input_shape), run_dir, "interpolation",
                         "Decoded straight lines between the posterior means of pairs of test digits (one pair per row)",
                         nrow=fig_cfg.steps)
-        grid = model.latent_grid(fig_cfg.map_size)
+        grid = model.latent_grid(fig_cfg.map_size).cpu()
         what = "the learned 2-D manifold" if model.latent_dim == 2 else "a 2-D slice (other coordinates 0) of the latent space"
         save_image_grid(grid.reshape(-1, *model.input_shape), run_dir, "latent_map",
                         f"Latent map: decoded codes at the prior quantiles 0.05–0.95 of z₀ (across) and z₁ (down), {what}",
                         nrow=fig_cfg.map_size)
         with torch.no_grad():
-            mu = torch.cat([model.encode(b)[0] for b in x.split(1000)])
+            mu = torch.cat([model.encode(b.to(dev))[0].cpu() for b in x.split(1000)])
         fig = figure(figsize=(5.2, 4.4))
         ax = fig.add_subplot(1, 1, 1)
         pts = ax.scatter(mu[:, 0].numpy(), mu[:, 1].numpy(), c=y.numpy(), cmap="tab10", s=2, alpha=0.6)

@@ -36,6 +36,7 @@ from ..losses.generative import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
+from ..nn.device import module_device, randn
 
 __all__ = ["AutoencoderTask", "VAETask", "GANTask", "GAN_LOSSES", "clip_weights_"]
 
@@ -313,13 +314,12 @@ class GANTask(Task):
 
     def noise(self, n: int, device: torch.device | str, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws of ``z ~ φ_z = N(0, I)``: ``[n, latent_dim]``."""
-        return torch.randn(n, self.latent_dim, device=device, generator=generator)
+        return randn(n, self.latent_dim, generator=generator, device=device)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` generated images ``G(z)``."""
-        device = next(self.generator.parameters()).device
-        return self.generator(self.noise(n, device, generator=generator))
+        return self.generator(self.noise(n, module_device(self.generator), generator=generator))
 
     def _discriminator_terms(
         self, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext

@@ -35,6 +35,7 @@ from torch import nn
 from ..engine.optim import OptimizerSpec
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
+from ..nn.device import module_device
 from ..nn.recurrent import Recurrent, detach_state, lengths_to_mask
 from .classification import ClassificationTask
 from .regression import RegressionTask
@@ -329,7 +330,7 @@ def stream_nll(model: nn.Module, ids: torch.Tensor, *, chunk_len: int = 1024) ->
         raise ConfigError(f"stream_nll chunk_len must be a positive integer; got {chunk_len!r}")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = module_device(model)
     total, state = 0.0, None
     try:
         for s in range(0, len(ids) - 1, chunk_len):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ...errors import ConfigError
+from ...nn.device import module_device
 from .mlp import MLP
 
 __all__ = ["layer_gradient_norms", "hidden_activations"]
@@ -44,7 +45,8 @@ def layer_gradient_norms(
     """
     _check(model)
     weights = [m.weight for m in model.linear_layers()]
-    value = loss(model(x), t)
+    dev = module_device(model)
+    value = loss(model(x.to(dev)), t.to(dev))
     grads = torch.autograd.grad(value, weights)
     return [float(g.norm()) for g in grads]
 
@@ -60,7 +62,7 @@ def hidden_activations(model: MLP, x: torch.Tensor) -> list[torch.Tensor]:
         raise ConfigError("the MLP has no hidden layer")
     out = []
     with torch.no_grad():
-        h = model._flatten(x)
+        h = model._flatten(x.to(module_device(model)))
         for block in model.features:
             h = block(h)
             out.append(h)

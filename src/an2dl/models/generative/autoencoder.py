@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...nn.device import randn
 from .._registry import register_model
 from ._common import (
     activation_factory,
@@ -326,7 +327,7 @@ class LatentGaussian(nn.Module):
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes ``[n, latent_dim]`` drawn as ``mean + L·ε``, ``ε ~ N(0, I)``."""
         check_positive_int("LatentGaussian.sample", "n", n)
-        eps = torch.randn(n, self.latent_dim, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        eps = randn(n, self.latent_dim, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + eps @ self.scale_tril.T
 
     def log_prob(self, codes: torch.Tensor) -> torch.Tensor:

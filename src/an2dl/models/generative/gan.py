@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...nn.device import module_device, randn
 from .._registry import register_model
 from ._common import (
     activation_factory,
@@ -113,8 +114,7 @@ class _Generator(nn.Module):
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images ``G(z)``, ``z ~ N(0, I)``: ``[n, C, H, W]``."""
         check_positive_int(f"{type(self).__name__}.sample", "n", n)
-        device = next(self.parameters()).device
-        return self(torch.randn(n, self.latent_dim, generator=generator, device=device))
+        return self(randn(n, self.latent_dim, generator=generator, device=module_device(self)))
 
 
 class _Discriminator(nn.Module):

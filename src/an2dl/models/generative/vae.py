@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ...nn.device import randn
 from .._registry import register_model
 from ._common import (
     activation_factory,
@@ -104,7 +105,7 @@ class VAE(nn.Module):
         """``n`` new images ``[n, C, H, W]``: decode ``z ~ N(0, I)`` (the prior)."""
         n = check_positive_int(f"{type(self).__name__}.sample", "n", n)
         device = self.fc_mu.weight.device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        z = randn(n, self.latent_dim, generator=generator, device=device)
         return self.decode(z)
 
     @torch.no_grad()
