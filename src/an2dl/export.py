@@ -114,13 +114,11 @@ def load(path: str | os.PathLike) -> nn.Module:
 
     d = _model_dir(path)
     meta = load_metadata(d)
-    if "transfer" in meta:  # a zoo model whose top was replaced: rebuild, re-attach the head, then load
-        model = get_model(meta["name"], **meta["kwargs"])
+    model = get_model(meta["name"], **meta["kwargs"])
+    if "transfer" in meta:  # a zoo model whose top was replaced: re-attach the same head before loading
         transfer(model, **meta["transfer"])
         unfreeze(model)
-        load_weights(model, d / "model.safetensors")
-    else:
-        model = get_model(meta["name"], weights=d / "model.safetensors", **meta["kwargs"])
+    load_weights(model, d / "model.safetensors")
     model.an2dl_meta = meta
     return model.eval()
 

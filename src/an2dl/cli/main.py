@@ -109,20 +109,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _close_process_group() -> None:
-    """Leave a multi-process run cleanly, whatever recipe ran (see Trainer.close)."""
-    if "torch" not in sys.modules:
-        return
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def _finish(result) -> None:
     """End the run's process group, then print the metrics, the report and the run directory (one process only)."""
-    _close_process_group()
+    from ..engine.trainer import close_process_group
+
+    close_process_group()  # whatever recipe ran, with or without its own Trainer.close()
     if result.trainer is not None and not result.trainer.is_global_zero:
         return
     _print_metrics(result.metrics)

@@ -97,17 +97,12 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return max(0, self.num_batches - self.start_batch)
 
-    def index_tensors(self) -> Iterator[torch.Tensor]:
-        """The batches as ``int64`` index tensors (what ``__iter__`` yields as lists)."""
+    def __iter__(self) -> Iterator[list[int]]:
         order = self._order()
         for b in range(self.start_batch, self.num_batches):
             batch = order[b * self.batch_size : (b + 1) * self.batch_size]
             if self.world_size > 1:
                 batch = torch.tensor_split(batch, self.world_size)[self.rank]
-            yield batch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in self.index_tensors():
             yield batch.tolist()
 
 
@@ -121,11 +116,6 @@ class ShardedBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
 
-    def index_tensors(self) -> Iterator[torch.Tensor]:
-        """The batches as ``int64`` index tensors (what ``__iter__`` yields as lists)."""
-        for b in range(len(self)):
-            yield self.indices[b * self.batch_size : (b + 1) * self.batch_size]
-
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in self.index_tensors():
-            yield batch.tolist()
+        for b in range(len(self)):
+            yield self.indices[b * self.batch_size : (b + 1) * self.batch_size].tolist()

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.core import ArrayDataset, collate
+from ..data.core import collate
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
@@ -563,16 +563,9 @@ class Trainer:
         return outs
 
     def close(self) -> None:
-        """End a multi-process run cleanly: wait for every process, then shut the process group down.
-
-        Without it, a process that finishes first can exit while its communication
-        threads are alive, which aborts it and makes the launcher stop the others.
-        """
-        import torch.distributed as dist
-
-        if self.world_size > 1 and dist.is_available() and dist.is_initialized():
-            self.fabric.barrier()
-            dist.destroy_process_group()
+        """End a multi-process run cleanly (see :func:`close_process_group`); nothing on one process."""
+        if self.world_size > 1:
+            close_process_group()
 
     # ------------------------------------------------------------------ checkpoints
     def _config_doc(self) -> dict[str, Any]:
@@ -703,15 +696,24 @@ class Trainer:
 _NULL_CONTEXT = nullcontext()  # reusable: no allocation per batch
 
 
+def close_process_group() -> None:
+    """Wait for every process, then shut the default process group down (when one is running).
+
+    Without it, a process that finishes first can exit while its communication
+    threads are alive, which aborts it and makes the launcher stop the others.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _in_process_batches(dataset: Dataset, batch_sampler: Any, collate_fn: Any) -> Any:
     """The batches a ``DataLoader(num_workers=0)`` yields for ``batch_sampler``: one
     ``__getitems__`` call per batch when the dataset has it, else one ``__getitem__`` per
     index, then ``collate_fn``.  For in-memory data the DataLoader's own per-batch
     bookkeeping costs as much as fetching the batch."""
-    if isinstance(dataset, ArrayDataset) and hasattr(batch_sampler, "index_tensors"):
-        for indices in batch_sampler.index_tensors():  # ArrayDataset gathers with the index tensor itself
-            yield collate_fn(dataset.__getitems__(indices))
-        return
     getitems = getattr(dataset, "__getitems__", None)
     for indices in batch_sampler:
         yield collate_fn(getitems(indices) if getitems else [dataset[i] for i in indices])
