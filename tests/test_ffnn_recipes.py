@@ -45,8 +45,8 @@ def test_universal_approximation_of_sin():
     The recipe's model, data and optimiser, trained without a run directory
     (800 one-step epochs of batch gradient descent).
     """
+    from an2dl._utils.rng import seed_everything
     from an2dl.engine import Trainer
-    from an2dl.engine.rng import seed_everything
     from an2dl.recipes.base import get_recipe
     from an2dl.recipes.config import resolve
 

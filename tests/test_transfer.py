@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from an2dl.engine import fine_tune
 from an2dl.engine.optim import build_optimizer
 from an2dl.errors import ConfigError
 from an2dl.models import get_model
-from an2dl.models.transfer import TransferHead, fine_tune, freeze, trainable_parameters, transfer, unfreeze
+from an2dl.models.transfer import TransferHead, freeze, trainable_parameters, transfer, unfreeze
 from an2dl.tasks import ClassificationTask
 
 

@@ -24,7 +24,7 @@ def _pipeline():
 
 def _per_sample(transform, x: torch.Tensor) -> float:
     """What :class:`~an2dl.data.transforms.AugmentedDataset` does: one image at a time, one seeded generator each."""
-    from ..engine.rng import generator
+    from .._utils.rng import generator
 
     t0 = time.perf_counter()
     for i in range(len(x)):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
-from .rng import generator
+from .._utils.rng import generator
 
 __all__ = ["EpochBatchSampler", "ShardedBatchSampler"]
 

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from .._utils.rng import derive_seed, seed_everything
 from ..data.core import ArrayDataset, DataSplits, subset
 from ..data.splits import holdout_split, kfold_indices, leave_one_out_indices
 from ..errors import ConfigError
-from .rng import derive_seed, seed_everything
 from .task import Task
 from .trainer import Trainer
 

@@ -15,11 +15,11 @@ from ._registry import (
 )
 from .classic import KNNClassifier, LinearClassifier
 from .summary import ModelSummary, count_flops, count_parameters, summarize
-from .transfer import TransferHead, fine_tune, freeze, transfer, unfreeze
+from .transfer import TransferHead, freeze, transfer, unfreeze
 from .weights import download_weights, read_state_dict, weights_cache_dir
 
 __all__ = [
     "KNNClassifier", "LinearClassifier", "MODELS", "ModelSummary", "TransferHead", "count_flops", "count_parameters",
-    "download_weights", "example_inputs", "fine_tune", "freeze", "get_model", "list_models", "load_weights",
+    "download_weights", "example_inputs", "freeze", "get_model", "list_models", "load_weights",
     "model_spec", "read_state_dict", "register_model", "summarize", "transfer", "unfreeze", "weights_cache_dir",
 ]

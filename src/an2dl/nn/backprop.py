@@ -170,9 +170,8 @@ class ManualMLP:
     @classmethod
     def from_module(cls, model: nn.Module) -> ManualMLP:
         """Copy the weights of an :class:`~an2dl.models.ffnn.MLP` (no batch norm, no dropout)."""
-        from ..models.ffnn.mlp import MLP
-
-        if not isinstance(model, MLP):
+        # duck-typed: nn/ sits below models/ and must not import the MLP class
+        if not callable(getattr(model, "linear_layers", None)):
             raise TypeError(f"from_module expects an an2dl MLP; got {type(model).__name__}")
         if model.batch_norm or model.dropout_p > 0:
             raise ConfigError("ManualMLP.from_module needs an MLP without batch_norm and dropout")

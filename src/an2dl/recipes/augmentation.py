@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from .._utils.rng import seed_everything
 from ..data.transforms import Compose, CutMix, Mixup, RandomAffine, Transform
 from ..engine.optim import OptimizerSpec, ScheduleSpec
-from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
 from ..tasks import ClassificationTask

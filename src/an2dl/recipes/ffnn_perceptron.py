@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine.rng import derive_seed
+from .._utils.rng import derive_seed
 from ..errors import ConfigError
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._utils.rng import derive_seed, seed_everything
 from ..engine.optim import OptimizerSpec
-from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .ffnn_mlp import DigitsData

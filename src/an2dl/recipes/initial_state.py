@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .._utils.rng import seed_everything
 from ..data import get_dataset
 from ..engine.optim import OptimizerSpec
-from ..engine.rng import seed_everything
 from ..errors import ConfigError
 from ..models import get_model
 from ..report.plots import figure, save_figure

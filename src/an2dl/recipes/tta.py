@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from .._utils.rng import seed_everything
 from ..data.transforms import Affine, RandomAffine
 from ..engine.optim import OptimizerSpec, ScheduleSpec
-from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
 from ..nn.device import module_device

@@ -22,7 +22,7 @@ def environment(device: str = "cpu", **extra: Any) -> dict[str, Any]:
 
     import torch
 
-    from .. import __version__
+    from .._version import __version__
 
     env = {
         "an2dl": __version__,

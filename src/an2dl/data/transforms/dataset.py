@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ...engine.rng import generator as seeded_generator
+from ..._utils.rng import generator as seeded_generator
 from ...errors import ConfigError
 from .base import Transform
 from .targets import collate_samples
