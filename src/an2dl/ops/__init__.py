@@ -1,5 +1,16 @@
-"""Parameter-free functions: local linear filters (correlation) and classic kernels."""
+"""Parameter-free functions: local linear filters (correlation), boxes, NMS and RoI pooling."""
 
+from .box_coder import BBOX_XFORM_CLIP, BoxCoder
+from .boxes import (
+    BOX_FORMATS,
+    box_area,
+    box_convert,
+    box_iou,
+    check_boxes,
+    clip_boxes_to_image,
+    generalized_box_iou,
+    remove_small_boxes,
+)
 from .correlation import (
     box_kernel,
     correlate2d,
@@ -9,5 +20,33 @@ from .correlation import (
     sobel_kernels,
     sobel_magnitude,
 )
+from .multiscale_roi import LevelMapper, MultiScaleRoIAlign, assign_levels
+from .nms import batched_nms, nms
+from .roi import roi_align, roi_pool
 
-__all__ = ["box_kernel", "correlate2d", "correlate2d_reference", "filter2d", "gaussian_kernel", "sobel_kernels", "sobel_magnitude"]
+__all__ = [
+    "box_kernel",
+    "correlate2d",
+    "correlate2d_reference",
+    "filter2d",
+    "gaussian_kernel",
+    "sobel_kernels",
+    "sobel_magnitude",
+    "BOX_FORMATS",
+    "box_convert",
+    "box_area",
+    "box_iou",
+    "generalized_box_iou",
+    "clip_boxes_to_image",
+    "remove_small_boxes",
+    "check_boxes",
+    "BoxCoder",
+    "BBOX_XFORM_CLIP",
+    "nms",
+    "batched_nms",
+    "roi_pool",
+    "roi_align",
+    "assign_levels",
+    "LevelMapper",
+    "MultiScaleRoIAlign",
+]
