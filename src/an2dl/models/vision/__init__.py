@@ -1,11 +1,12 @@
 """Image classification architectures (notes §3.3–§3.4.2), one family per module.
 
 Every zoo model shares :class:`ImageClassifier`'s interface (``forward_features``,
-``forward_head``, ``reset_classifier``, ``stages``, ``in_channels``); those that
-torchvision also has are state-dict compatible with it.
+``forward_head``, ``reset_classifier``, ``stages``, ``in_channels``, and the feature
+maps ``feature_info`` / ``forward_intermediates``); those that torchvision also has
+are state-dict compatible with it.
 """
 
-from ._base import ImageClassifier
+from ._base import FeatureInfo, FeatureMapsMixin, FeatureStage, ImageClassifier
 from .alexnet import AlexNet
 from .densenet import DenseNet
 from .efficientnet import EfficientNet
@@ -20,6 +21,7 @@ from .squeezenet import SqueezeNet
 from .vgg import VGG
 
 __all__ = [
-    "AlexNet", "CifarResNet", "DenseNet", "EfficientNet", "GoogLeNet", "ImageClassifier", "Inception3", "LeNet5",
+    "AlexNet", "CifarResNet", "DenseNet", "EfficientNet", "FeatureInfo", "FeatureMapsMixin", "FeatureStage",
+    "GoogLeNet", "ImageClassifier", "Inception3", "LeNet5",
     "MobileNetV1", "MobileNetV2", "MobileNetV3", "NiN", "PlainCNN", "ResNet", "SqueezeNet", "VGG", "auxiliary_loss",
 ]

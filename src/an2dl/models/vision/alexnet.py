@@ -27,11 +27,13 @@ units.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from .._registry import register_model
-from ._base import ImageClassifier, check_positive_int, check_probability
+from ._base import ImageClassifier, check_positive_int, check_probability, make_feature_info
 
 __all__ = ["AlexNet", "alexnet"]
 
@@ -45,6 +47,10 @@ class AlexNet(ImageClassifier):
         dropout: dropout probability before the two hidden FC layers.
         small_input: 3×3/1 stem, 1×1 pooling and 512 hidden units for 28–32 px images.
         hidden_features: width of the hidden FC layers (default 4096, or 512 with ``small_input``).
+
+    Feature stages (``feature_info``): the ReLU before each max-pool and the
+    last max-pool: ``features.1``, ``.4``, ``.11``, ``.12`` (64, 192, 256, 256
+    channels), reductions 4, 8, 16, 32 (1, 2, 4, 8 with ``small_input``).
 
     Shape:
         input ``[B, in_channels, H, W]``, ``H, W >= 63`` (``>= 15`` with
@@ -98,9 +104,17 @@ class AlexNet(ImageClassifier):
         self.num_features = 256
         # three 3/2 max-pools need a 3×3 map each: 11×11/4 stem -> 63 px; 3×3/1 stem -> 15 px
         self.min_input_size = 15 if small_input else 63
+        # the ReLU before each max-pool, and the last pool (the trunk's output)
+        s = 1 if small_input else 4
+        self.feature_info = make_feature_info(
+            ("features.1", 64, s), ("features.4", 192, 2 * s), ("features.11", 256, 4 * s), ("features.12", 256, 8 * s)
+        )
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))

@@ -13,7 +13,7 @@ Layout (DenseNet-BC, input 3×224×224)::
         (6,12,36,24) for 161 (k = 48), (6,12,32,32) for 169, (6,12,48,32) for 201
         each layer: BN → ReLU → 1×1 conv, 4k ("bottleneck") → BN → ReLU → 3×3 conv, k
     transition1 … 3 between blocks: BN → ReLU → 1×1 conv halving the channels → avgpool 2/2
-    norm5 → ReLU → global average pooling → classifier (FC → K)
+    norm5 → relu5 → global average pooling → classifier (FC → K)
 
 State-dict compatible with torchvision's ``densenet121`` … ``densenet201``
 (DenseNet-121: 7,978,856 parameters).  Pretrained checkpoints from
@@ -31,7 +31,7 @@ dropped, so 32×32 images reach the last block as a 4×4 map.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_positive_int, check_probability
+from ._base import ImageClassifier, check_positive_int, check_probability, make_feature_info
 
 __all__ = ["DenseLayer", "DenseBlock", "Transition", "DenseNet", "densenet121", "densenet161", "densenet169",
            "densenet201"]
@@ -125,6 +125,12 @@ class DenseNet(ImageClassifier):
         memory_efficient: gradient checkpointing of the bottlenecks.
         small_input: 3×3/1 ``conv0`` without ``pool0``.
 
+    Feature stages (``feature_info``): ``features.relu0`` (the stem),
+    ``features.denseblock1`` … ``denseblock{n-1}`` (each block's output,
+    before its transition halves channels and resolution) and
+    ``features.relu5`` (the trunk's output, after ``norm5``): reductions 2, 4,
+    8, 16, 32 for four blocks (1, 1, 2, 4, 8 with ``small_input``).
+
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= 29`` (``>= 8`` with
         ``small_input``); output ``[B, K]``.
@@ -164,19 +170,30 @@ class DenseNet(ImageClassifier):
         self.features = nn.Sequential(OrderedDict(stem))
         channels = num_init_features
         self._stage_names: list[tuple[str, ...]] = [("features.conv0", "features.norm0")]
+        # feature stages: the stem's ReLU, every dense block but the last (before its transition pools), and relu5
+        reduction = 1 if small_input else 2
+        taps = [("features.relu0", num_init_features, reduction)]
+        if not small_input:
+            reduction *= 2  # pool0
         for i, num_layers in enumerate(block_config):
             block = DenseBlock(num_layers, channels, bn_size, growth_rate, drop_rate, memory_efficient)
             self.features.add_module(f"denseblock{i + 1}", block)
             channels += num_layers * growth_rate
             names = [f"features.denseblock{i + 1}"]
             if i != len(block_config) - 1:
+                taps.append((f"features.denseblock{i + 1}", channels, reduction))
                 self.features.add_module(f"transition{i + 1}", Transition(channels, channels // 2))
                 names.append(f"features.transition{i + 1}")
                 channels //= 2
+                reduction *= 2
             else:
                 self.features.add_module("norm5", nn.BatchNorm2d(channels))
+                # the trunk's final ReLU, a module so that the last stage is a module's output
+                self.features.add_module("relu5", nn.ReLU(inplace=True))
                 names.append("features.norm5")
+                taps.append(("features.relu5", channels, reduction))
             self._stage_names.append(tuple(names))
+        self.feature_info = make_feature_info(*taps)
         self.num_features = channels
         self.classifier = nn.Linear(channels, num_classes)
         # each transition's 2×2 average pool needs a 2×2 map (found by shape propagation; checked by the tests)
@@ -192,7 +209,10 @@ class DenseNet(ImageClassifier):
                 nn.init.zeros_(m.bias)
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.features(x))
+        return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))

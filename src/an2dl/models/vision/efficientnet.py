@@ -48,6 +48,7 @@ lag behind short runs; see :mod:`an2dl.models.vision.mobilenet`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -56,7 +57,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, feature_info_of_chain
 from ._layers import ConvNormAct, SqueezeExcitation, StochasticDepth, make_divisible
 
 __all__ = ["MBConvConfig", "MBConv", "EfficientNet", "EFFICIENTNET_PARAMS"] + [f"efficientnet_b{i}" for i in range(8)]
@@ -145,6 +146,11 @@ class EfficientNet(ImageClassifier):
         tf_batch_norm: ε = 0.001 and momentum 0.01 in every batch norm (B5–B7; not with ``small_input``).
         resolution: the input size of this scale (the registered example input).
 
+    Feature stages (``feature_info``): the last MBConv stage at each
+    resolution and the final 1×1 convolution: ``features.1, 2, 3, 5, 8`` (16,
+    24, 40, 112, 1280 channels for B0), reductions 2, 4, 8, 16, 32 (1, 2, 4,
+    8, 16 with ``small_input``).
+
     Shape:
         input ``[B, in_channels, H, W]``; output ``[B, K]``.
     """
@@ -198,6 +204,10 @@ class EfficientNet(ImageClassifier):
         last_out = 4 * last_in
         layers.append(ConvNormAct(last_in, last_out, 1, norm_layer=norm, activation=nn.SiLU))
         self.features = nn.Sequential(*layers)
+        chain = [("features.0", 1 if small_input else 2, stem_out)]
+        chain += [(f"features.{i + 1}", cfg.stride, width(cfg.out_channels)) for i, (cfg, _) in enumerate(stages)]
+        chain.append((f"features.{len(layers) - 1}", 1, last_out))
+        self.feature_info = feature_info_of_chain(chain)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = last_out
         self.classifier = nn.Sequential(nn.Dropout(dropout, inplace=True), nn.Linear(last_out, num_classes))
@@ -221,6 +231,9 @@ class EfficientNet(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))

@@ -41,6 +41,7 @@ max-pools are dropped (CIFAR GoogLeNet).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -49,7 +50,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, make_feature_info
 from ._layers import imagenet_to_symmetric_range
 
 __all__ = ["BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs", "googlenet", "auxiliary_loss"]
@@ -148,6 +149,10 @@ class GoogLeNet(ImageClassifier):
         dropout_aux: dropout in the auxiliary heads.
         small_input: 3×3/1 stem without the stem max-pools.
 
+    Feature stages (``feature_info``): ``conv1``, ``conv3``, ``inception3b``,
+    ``inception4e``, ``inception5b`` (64, 192, 480, 832, 1024 channels),
+    reductions 2, 4, 8, 16, 32 (1, 1, 1, 2, 4 with ``small_input``).
+
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= 15`` (``>= 2`` with
         ``small_input``); output ``[B, K]`` logits, or
@@ -205,6 +210,10 @@ class GoogLeNet(ImageClassifier):
         self.num_features = 1024
         # the ceil-mode max-pools need a 2×2 map (found by shape propagation; checked by the tests)
         self.min_input_size = 2 if small_input else 15
+        # the last map before each max-pool, and the trunk's output; small inputs drop the stem's two pools
+        reductions = (1, 1, 1, 2, 4) if small_input else (2, 4, 8, 16, 32)
+        taps = (("conv1", 64), ("conv3", 192), ("inception3b", 480), ("inception4e", 832), ("inception5b", 1024))
+        self.feature_info = make_feature_info(*((m, c, r) for (m, c), r in zip(taps, reductions)))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -235,6 +244,20 @@ class GoogLeNet(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._trunk(x, None)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        if self.transform_input:
+            x = self._transform(x)
+        x = self.conv1(x)
+        yield x
+        x = self.conv3(self.conv2(self.maxpool1(x)))
+        yield x
+        x = self.inception3b(self.inception3a(self.maxpool2(x)))
+        yield x
+        x = self.inception4a(self.maxpool3(x))
+        x = self.inception4e(self.inception4d(self.inception4c(self.inception4b(x))))
+        yield x
+        yield self.inception5b(self.inception5a(self.maxpool4(x)))
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.avgpool(features), 1)))

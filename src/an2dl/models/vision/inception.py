@@ -41,6 +41,7 @@ reach Mixed_7c with a 6–7 pixel map.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -49,7 +50,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, make_feature_info
 from ._layers import imagenet_to_symmetric_range
 from .googlenet import BasicConv2d
 
@@ -210,6 +211,12 @@ class Inception3(ImageClassifier):
         dropout: dropout before the final FC layer.
         small_input: stride-1, padded stem without max-pools.
 
+    Feature stages (``feature_info``): ``Conv2d_2b_3x3``, ``Conv2d_4a_3x3``,
+    ``Mixed_5d``, ``Mixed_6e``, ``Mixed_7c`` (64, 192, 288, 768, 2048
+    channels), reductions 2, 4, 8, 16, 32 (1, 1, 1, 2, 4 with
+    ``small_input``).  The unpadded stem makes the maps a few pixels smaller
+    than ``H / reduction`` (35×35 for 299×299 at reduction 8).
+
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= 75`` (``>= 7`` with
         ``small_input``); output ``[B, K]``, or
@@ -262,6 +269,10 @@ class Inception3(ImageClassifier):
         # unpadded 3×3 convolutions and stride-2 reductions: 75 px (7 px for the padded
         # stride-1 stem) reach a 1×1 map at Mixed_7a
         self.min_input_size = 7 if small_input else 75
+        # the last map at each resolution (timm's choice); small inputs keep the stem at full resolution
+        reductions = (1, 1, 1, 2, 4) if small_input else (2, 4, 8, 16, 32)
+        taps = (("Conv2d_2b_3x3", 64), ("Conv2d_4a_3x3", 192), ("Mixed_5d", 288), ("Mixed_6e", 768), ("Mixed_7c", 2048))
+        self.feature_info = make_feature_info(*((m, c, r) for (m, c), r in zip(taps, reductions)))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -294,6 +305,19 @@ class Inception3(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._trunk(x, None)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        if self.transform_input:
+            x = self._transform(x)
+        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
+        yield x
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(self.maxpool1(x)))
+        yield x
+        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(self.maxpool2(x))))
+        yield x
+        x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(self.Mixed_6a(x)))))
+        yield x
+        yield self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.dropout(self.avgpool(features)), 1))

@@ -29,7 +29,7 @@ With ``num_classes=10`` and one input channel the model has 61,706 parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -37,11 +37,12 @@ from torch import nn
 from ...errors import ConfigError
 from .._checks import check_positive_int
 from .._registry import register_model
+from ._base import FeatureMapsMixin, make_feature_info
 
 __all__ = ["LeNet5", "lenet5"]
 
 
-class LeNet5(nn.Module):
+class LeNet5(nn.Module, FeatureMapsMixin):
     """LeNet-5 classifier.
 
     Args:
@@ -49,6 +50,12 @@ class LeNet5(nn.Module):
         in_channels: channels of the input image.
         activation: factory of the activation module used after C1, C3, C5 and F6.
         pool: factory of the subsampling layer, called with ``kernel_size=2, stride=2``.
+
+    Feature stages (``feature_info``): the activations after C1, C3 and C5
+    (6, 16, 120 channels; 28×28, 10×10, 1×1 maps; reductions 1, 2, 4, the
+    unpadded 5×5 convolutions trimming 4 pixels each).
+    ``forward_intermediates(x)[-1]`` is ``[B, 120, 1, 1]``, which
+    ``forward_features`` flattens to ``[B, 120]``.
 
     Shape:
         input ``[B, in_channels, 32, 32]`` (values in [0, 1] or normalised);
@@ -80,6 +87,7 @@ class LeNet5(nn.Module):
             nn.Flatten(),
         )
         self.num_features = 120
+        self.feature_info = make_feature_info(("features.1", 6, 1), ("features.4", 16, 2), ("features.7", 120, 4))
         self.pre_logits = nn.Sequential(nn.Linear(120, 84), activation())  # F6
         self.classifier = nn.Linear(84, num_classes)
 
@@ -89,6 +97,12 @@ class LeNet5(nn.Module):
                 f"LeNet5 expects input of shape [B, {self.in_channels}, 32, 32]; got {list(x.shape)} "
                 "(pad 28×28 digits to 32×32, e.g. mnist(pad_to=32))"
             )
+
+    def _check_stage_input(self, x: torch.Tensor) -> None:
+        self._check(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """C1 … C5: ``[B, C, 32, 32]`` -> ``[B, 120]``."""

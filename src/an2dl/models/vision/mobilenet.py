@@ -28,6 +28,13 @@ some with squeeze-and-excitation, the hard-swish activation
 with torchvision (5,483,032 / 2,542,856 parameters).  Departure from the
 paper, torchvision's: the squeeze width is rounded with :func:`make_divisible`.
 
+Feature stages (``feature_info``, every version): the last block at each
+resolution (the block before each stride-2 block) and the last layer (the
+trunk's output), reductions 2, 4, 8, 16, 32: v1 ``features.1, 3, 5, 11, 13``;
+v2 ``features.1, 3, 6, 13, 18``; v3 large ``features.1, 3, 6, 12, 16``; v3
+small ``features.0, 1, 3, 8, 12``.  With ``small_input`` the same modules,
+at half the reductions.
+
 Small inputs (``small_input=True``, every version): the first convolution
 has stride 1, so 28–32 pixel images end with a 2×2 map instead of 1×1; v3
 also uses batch-norm momentum 0.1 instead of the ImageNet setting's 0.01,
@@ -38,7 +45,7 @@ images, 2 epochs of Adam: test accuracy 10 % with 0.01, 86 % with 0.1).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -47,7 +54,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, feature_info_of_chain
 from ._layers import ConvNormAct, SqueezeExcitation, make_divisible
 
 __all__ = [
@@ -131,11 +138,14 @@ class MobileNetV1(ImageClassifier):
         self.width_mult = alpha
         width = max(1, int(32 * alpha))
         layers: list[nn.Module] = [ConvNormAct(in_channels, width, 3, 1 if small_input else 2)]
+        chain = [("features.0", 1 if small_input else 2, width)]
         for channels, stride in _V1_LAYERS:
             out = max(1, int(channels * alpha))
+            chain.append((f"features.{len(layers)}", stride, out))
             layers.append(DepthwiseSeparable(width, out, stride))
             width = out
         self.features = nn.Sequential(*layers)
+        self.feature_info = feature_info_of_chain(chain)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = width
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
@@ -144,6 +154,9 @@ class MobileNetV1(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))
@@ -214,13 +227,17 @@ class MobileNetV2(ImageClassifier):
         width = make_divisible(32 * wm, round_nearest)
         last = make_divisible(1280 * max(1.0, wm), round_nearest)
         layers: list[nn.Module] = [ConvNormAct(in_channels, width, 3, 1 if small_input else 2, activation=nn.ReLU6)]
+        chain = [("features.0", 1 if small_input else 2, width)]
         for t, c, n, s in _V2_SETTINGS:
             out = make_divisible(c * wm, round_nearest)
             for i in range(n):
+                chain.append((f"features.{len(layers)}", s if i == 0 else 1, out))
                 layers.append(InvertedResidual(width, out, s if i == 0 else 1, t))
                 width = out
+        chain.append((f"features.{len(layers)}", 1, last))
         layers.append(ConvNormAct(width, last, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*layers)
+        self.feature_info = feature_info_of_chain(chain)
         self.num_features = last
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
         self.min_input_size = 1
@@ -228,6 +245,9 @@ class MobileNetV2(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1))
@@ -362,6 +382,10 @@ class MobileNetV3(ImageClassifier):
         last_conv = 6 * blocks[-1].out_channels
         layers.append(ConvNormAct(blocks[-1].out_channels, last_conv, 1, norm_layer=norm, activation=nn.Hardswish))
         self.features = nn.Sequential(*layers)
+        chain = [("features.0", 1 if small_input else 2, blocks[0].input_channels)]
+        chain += [(f"features.{i + 1}", b.stride, b.out_channels) for i, b in enumerate(blocks)]
+        chain.append((f"features.{len(layers) - 1}", 1, last_conv))
+        self.feature_info = feature_info_of_chain(chain)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = last_conv
         self.last_channel = last_channel
@@ -376,6 +400,9 @@ class MobileNetV3(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))

@@ -45,11 +45,13 @@ which feeds the averaged maps to the softmax as they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, make_feature_info
 
 __all__ = ["MLPConv", "NiN", "nin"]
 
@@ -85,6 +87,11 @@ class NiN(ImageClassifier):
         small_input: the paper's CIFAR-10 model instead of the ImageNet one.
         final_relu: apply the ReLU to the class maps before averaging (see the training note).
 
+    Feature stages (``feature_info``): the output of every mlpconv layer
+    (the last is the trunk's output, before the classifier's 1×1 layer):
+    96, 256, 384, 1024 channels at reductions 4, 8, 16, 32 (ImageNet model);
+    96, 192, 192 channels at reductions 1, 2, 4 (CIFAR-10 model).
+
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= 39`` (``>= 4`` with
         ``small_input``); output ``[B, K]``.
@@ -109,6 +116,7 @@ class NiN(ImageClassifier):
             )
             self.num_features = 192
             self.min_input_size = 4
+            self.feature_info = make_feature_info(("features.0", 96, 1), ("features.3", 192, 2), ("features.6", 192, 4))
         else:
             self.features = nn.Sequential(
                 MLPConv(in_channels, (96, 96, 96), 11, stride=4),
@@ -122,6 +130,9 @@ class NiN(ImageClassifier):
             )
             self.num_features = 1024
             self.min_input_size = 39
+            self.feature_info = make_feature_info(
+                ("features.0", 96, 4), ("features.2", 256, 8), ("features.4", 384, 16), ("features.7", 1024, 32)
+            )
         self.classifier = self._make_classifier(num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -134,6 +145,9 @@ class NiN(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.classifier(features), 1)

@@ -24,7 +24,7 @@ convolution; the activation is injectable (ReLU by default, notes §3.3.2).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -33,6 +33,7 @@ from ...errors import ConfigError
 from ...nn.pooling import GlobalAvgPool2d
 from .._checks import check_positive_int, check_probability
 from .._registry import register_model
+from ._base import FeatureMapsMixin, make_feature_info
 
 __all__ = ["PlainCNN", "plain_cnn"]
 
@@ -40,7 +41,7 @@ _HEADS = ("dense", "gap", "gap-linear")
 
 
 
-class PlainCNN(nn.Module):
+class PlainCNN(nn.Module, FeatureMapsMixin):
     """Stacked conv–activation–pool blocks followed by a classifier head.
 
     Args:
@@ -56,6 +57,11 @@ class PlainCNN(nn.Module):
         head: ``"dense"``, ``"gap"`` or ``"gap-linear"`` (see the module docstring).
         hidden: widths of the dense head's hidden layers.
         dropout: dropout probability before each dense layer of the head.
+
+    Feature stages (``feature_info``): the activation before each pooling
+    (block ``i``: ``channels[i]`` maps, reduction ``2**i``) and the last
+    pooling (the trunk's output, reduction ``2**len(channels)``); 2×2 pools
+    floor odd sizes.
 
     Shape:
         input ``[B, in_channels, H, W]`` in [0, 1] (or normalised); output ``[B, num_classes]`` logits.
@@ -103,6 +109,7 @@ class PlainCNN(nn.Module):
         self.head_type = head
 
         layers: list[nn.Module] = []
+        taps: list[tuple[str, int, int]] = []
         c_in = in_channels
         for c_out in channels:
             for _ in range(convs_per_block):
@@ -111,8 +118,10 @@ class PlainCNN(nn.Module):
                     layers.append(norm_layer(c_out))
                 layers.append(activation())
                 c_in = c_out
+            taps.append((f"features.{len(layers) - 1}", c_out, 2 ** len(taps)))
             layers.append(pool(kernel_size=2, stride=2))
         self.features = nn.Sequential(*layers)
+        self.feature_info = make_feature_info(*taps, (f"features.{len(layers) - 1}", c_in, 2 ** len(taps)))
         self.feature_shape = (c_in, h, w)
 
         head_layers: list[nn.Module] = []
@@ -144,6 +153,12 @@ class PlainCNN(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels or tuple(x.shape[-2:]) != self.input_size:
             h, w = self.input_size
             raise ValueError(f"PlainCNN expects input of shape [B, {self.in_channels}, {h}, {w}]; got {list(x.shape)}")
+
+    def _check_stage_input(self, x: torch.Tensor) -> None:
+        self._check(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The conv–activation–pool blocks: ``[B, C, H, W]`` -> ``[B, c_last, H / 2^n, W / 2^n]``."""

@@ -22,12 +22,14 @@ max-pool.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_probability
+from ._base import ImageClassifier, check_probability, make_feature_info
 
 __all__ = ["Fire", "SqueezeNet", "squeezenet1_0", "squeezenet1_1"]
 
@@ -63,6 +65,10 @@ class SqueezeNet(ImageClassifier):
         dropout: dropout before the classifier convolution.
         small_input: 3×3/1 first convolution without the first max-pool.
 
+    Feature stages (``feature_info``): the stem's ReLU, the last fire module
+    before each max-pool and the last fire module (the trunk's output):
+    reductions 2, 4, 8, 16 (1, 1, 2, 4 with ``small_input``).
+
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= min_input_size``; output ``[B, K]``.
     """
@@ -83,6 +89,7 @@ class SqueezeNet(ImageClassifier):
                       nn.MaxPool2d(3, 2, ceil_mode=True),
                       Fire(512, 64, 256, 256)]
             self.min_input_size = 4 if small_input else 21
+            taps = (("features.1", 96), ("features.5", 256), ("features.10", 512), ("features.12", 512))
         elif version == "1_1":
             stem = nn.Conv2d(in_channels, 64, 3, 1, 1) if small_input else nn.Conv2d(in_channels, 64, 3, 2)
             layers = [stem, nn.ReLU(inplace=True), first_pool,
@@ -92,10 +99,14 @@ class SqueezeNet(ImageClassifier):
                       nn.MaxPool2d(3, 2, ceil_mode=True),
                       Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256)]
             self.min_input_size = 4 if small_input else 17
+            taps = (("features.1", 64), ("features.4", 128), ("features.7", 256), ("features.12", 512))
         else:
             raise ConfigError(f"SqueezeNet version must be '1_0' or '1_1'; got {version!r}")
         self.features = nn.Sequential(*layers)
         self.num_features = 512
+        # the small-input variant drops the first max-pool: its stem and first fire modules share a resolution
+        reductions = (1, 1, 2, 4) if small_input else (2, 4, 8, 16)
+        self.feature_info = make_feature_info(*((m, c, r) for (m, c), r in zip(taps, reductions)))
         self.classifier = self._make_classifier(num_classes, dropout)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -111,6 +122,9 @@ class SqueezeNet(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.classifier(features), 1)

@@ -28,12 +28,14 @@ so that 28×28 digits survive five halvings, the adaptive pooling goes to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from ...errors import ConfigError
 from .._registry import register_model
-from ._base import ImageClassifier, check_positive_int, check_probability
+from ._base import ImageClassifier, check_positive_int, check_probability, make_feature_info
 
 __all__ = ["VGG", "VGG_CONFIGS", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
 
@@ -53,6 +55,10 @@ class VGG(ImageClassifier):
         dropout: dropout probability after the two hidden FC layers.
         small_input: rounding max-pools, 1×1 pooling and 512 hidden units.
         hidden_features: width of the hidden FC layers (default 4096, or 512 with ``small_input``).
+
+    Feature stages (``feature_info``): the ReLU before each of the five
+    max-pools (64, 128, 256, 512, 512 channels; reductions 1, 2, 4, 8, 16)
+    and the last max-pool (512 channels, reduction 32), the trunk's output.
 
     Shape:
         input ``[B, in_channels, H, W]`` with ``H, W >= 32`` (any size with
@@ -81,6 +87,7 @@ class VGG(ImageClassifier):
             hidden = check_positive_int("VGG", "hidden_features", hidden_features)
         layers: list[nn.Module] = []
         self._stage_names: list[tuple[str, ...]] = []
+        taps: list[tuple[str, int, int]] = []  # the ReLU before each max-pool
         channels = in_channels
         for repeats, width in zip(VGG_CONFIGS[config], _WIDTHS):
             names = []
@@ -92,9 +99,12 @@ class VGG(ImageClassifier):
                     layers.append(nn.BatchNorm2d(width))
                 layers.append(nn.ReLU(inplace=True))
                 channels = width
+            taps.append((f"features.{len(layers) - 1}", width, 2 ** len(taps)))
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=small_input))
             self._stage_names.append(tuple(names))
         self.features = nn.Sequential(*layers)
+        # ... and the last max-pool, the trunk's output
+        self.feature_info = make_feature_info(*taps, (f"features.{len(layers) - 1}", 512, 2 ** len(taps)))
         pooled = 1 if small_input else 7
         self.avgpool = nn.AdaptiveAvgPool2d(pooled)
         self.hidden_features = hidden
@@ -127,6 +137,9 @@ class VGG(ImageClassifier):
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def _forward_stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self._sequential_stages(self.features, "features", x)
 
     def _forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(features), 1))
