@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from an2dl.errors import ConfigError
+from an2dl.nn.masks import lengths_to_mask, mask_to_lengths
 from an2dl.nn.recurrent import (
     GRU,
     LSTM,
@@ -18,9 +19,7 @@ from an2dl.nn.recurrent import (
     RNNCell,
     detach_state,
     gru_cell,
-    lengths_to_mask,
     lstm_cell,
-    mask_to_lengths,
     recurrent_layer,
     rnn_cell,
     state_gradient_norms,

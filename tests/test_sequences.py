@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import an2dl
-from an2dl.data.datasets.text import CharVocab, CharWindows, char_text_splits
+from an2dl.data.datasets.text import CharWindows, char_text_splits
 from an2dl.data.sequences import (
     TEMPORAL_ORDER_CLASSES,
     TEMPORAL_ORDER_SYMBOLS,
@@ -18,6 +18,7 @@ from an2dl.data.sequences import (
     sliding_windows,
     temporal_order,
 )
+from an2dl.data.text import Vocabulary
 from an2dl.errors import ConfigError, DataError, DataNotFoundError
 from conftest import require_data
 
@@ -112,7 +113,7 @@ def test_registered_synthetic_datasets():
     assert data.sizes() == {"train": 50, "val": 10, "test": 10}
     assert not torch.equal(data.train.tensors[0][:10], data.val.tensors[0])  # independent draws
     order = an2dl.get_dataset("temporal-order", n_train=20, n_val=5, n_test=5)
-    assert order.info.num_classes == 4 and order.info.extra["vocab_size"] == 10
+    assert order.info.num_classes == 4 and order.info.vocab_size == 10
     x, length, label = order.train[0]
     assert x.shape == (50,) and 20 <= int(length) <= 50
     sine = an2dl.get_dataset("noisy-sine", length=400, window=8, horizon=2)
@@ -121,20 +122,21 @@ def test_registered_synthetic_datasets():
 
 
 # ------------------------------------------------------------------------------------------------- characters
-def test_char_vocab_has_the_special_ids_and_round_trips():
-    vocab = CharVocab.from_text("hello world")
-    assert vocab.itos[:4] == ["<pad>", "<unk>", "<sos>", "<eos>"] and len(vocab) == 4 + 8
-    ids = vocab.encode("hello")
-    assert ids.dtype == torch.int64 and vocab.decode(ids) == "hello"
-    assert vocab.encode("hé!").tolist()[1:] == [CharVocab.UNK, CharVocab.UNK]
-    assert vocab.decode([CharVocab.SOS, *ids.tolist()]) == "hello"
-    assert vocab.decode([1], skip_special=False) == "<unk>"
-    again = CharVocab.from_dict(vocab.to_dict())
-    assert again.itos == vocab.itos
-    with pytest.raises(ConfigError, match="not a character vocabulary"):
-        CharVocab.from_dict({"type": "word"})
-    with pytest.raises(ValueError, match="outside"):
-        vocab.decode([99])
+def test_char_text_splits_keep_the_code_point_vocabulary_of_earlier_runs():
+    data = char_text_splits("hello world" * 20, seq_len=8)
+    vocab = data.train.vocab
+    # the ids CharVocab gave before Vocabulary replaced it: specials, then the characters in code-point order
+    assert vocab.itos == ["<pad>", "<unk>", "<sos>", "<eos>", " ", "d", "e", "h", "l", "o", "r", "w"]
+    assert data.info.vocab is vocab and data.val.vocab is vocab
+    assert Vocabulary.from_dict(data.info.extra["vocab"]) == vocab
+    assert vocab.counts[vocab.itos.index("l") - 4] == 60
+    # a vocabulary saved by CharVocab.to_dict reads back with the same ids
+    legacy = {"type": "char", "chars": [" ", "d", "e", "h", "l", "o", "r", "w"]}
+    assert Vocabulary.from_dict(legacy).itos == vocab.itos
+    x, y = data.train[0]
+    assert vocab.decode(x) == ("hello world" * 20)[:8]
+    with pytest.raises(ConfigError, match="character-level Vocabulary"):
+        char_text_splits("hello world" * 20, seq_len=8, vocab=Vocabulary.build(["hello world"], tokenizer="word"))
 
 
 def test_char_windows_shift_the_target_by_one():
@@ -188,8 +190,8 @@ def test_tinyshakespeare_real_file():
     data = an2dl.get_dataset("tinyshakespeare", root=str(root), seq_len=64)
     chars = data.info.extra["characters"]
     assert chars["train"] + chars["val"] == 1115394 and chars["train"] == int(1115394 * 0.9)
-    assert data.info.num_classes == 69  # 4 special tokens + 65 characters
-    vocab = CharVocab.from_dict(data.info.extra["vocab"])
+    vocab = Vocabulary.from_dict(data.info.extra["vocab"])
+    assert len(vocab) == 69 and vocab == data.train.vocab  # 4 special tokens + 65 characters
     x, y = data.train[0]
     assert vocab.decode(x).startswith("First Citizen:")
     assert torch.equal(x[1:], y[:-1])

@@ -22,7 +22,9 @@ import math
 import torch
 
 from ..errors import ConfigError
-from .core import ArrayDataset, DatasetInfo, DataSplits
+from ..nn.masks import lengths_to_mask
+from .core import ArrayDataset, DataSplits, SequenceInfo
+from .text.specials import EOS, PAD, SOS, SPECIALS, UNK
 
 __all__ = [
     "sliding_windows",
@@ -130,7 +132,7 @@ def chronological_splits(
     if train is None:
         raise ValueError(f"chronological_splits: the training part ({bounds[0][1]} steps) is shorter than "
                          f"window + horizon = {window + horizon}")
-    info = DatasetInfo(name=name, input_shape=(window, series.shape[1]),
+    info = SequenceInfo(name=name, input_shape=(window, series.shape[1]), feature_size=int(series.shape[1]),
                        extra={"window": window, "horizon": horizon, "steps": N,
                               "bounds": {"train": bounds[0], "val": bounds[1], "test": bounds[2]}})
     return DataSplits(train=train, val=val, test=test, info=info)
@@ -196,8 +198,9 @@ def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[torch.Tensor,
     return torch.stack([values, markers], dim=-1), y
 
 
-#: token ids of :func:`temporal_order` (0–3 are the project's special tokens; B and E use <sos> and <eos>)
-TEMPORAL_ORDER_SYMBOLS = {"<pad>": 0, "<unk>": 1, "B": 2, "E": 3, "a": 4, "b": 5, "c": 6, "d": 7, "X": 8, "Y": 9}
+#: token ids of :func:`temporal_order`: the special tokens (B and E are <sos> and <eos>), then the symbols
+TEMPORAL_ORDER_SYMBOLS = {SPECIALS[PAD]: PAD, SPECIALS[UNK]: UNK, "B": SOS, "E": EOS,
+                          **{s: len(SPECIALS) + i for i, s in enumerate("abcdXY")}}
 #: classes of :func:`temporal_order`: the two relevant symbols in order of appearance
 TEMPORAL_ORDER_CLASSES = ["XX", "XY", "YX", "YY"]
 
@@ -242,8 +245,7 @@ def temporal_order(n: int, *, min_length: int = 20, max_length: int = 50, seed: 
     tokens[rows, t2] = S["X"] + second_is_y
     tokens[:, 0] = S["B"]
     tokens[rows, lengths - 1] = S["E"]
-    steps = torch.arange(max_length)[None, :]
-    tokens = tokens.masked_fill(steps >= lengths[:, None], S["<pad>"])
+    tokens = tokens.masked_fill(~lengths_to_mask(lengths, max_length), PAD)
     return tokens, lengths, labels
 
 

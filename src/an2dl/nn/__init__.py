@@ -1,5 +1,5 @@
 """Layers written from the notes: activations, initialisation, batch normalisation, dropout,
-written-out backpropagation, convolution arithmetic, pooling and recurrent cells."""
+written-out backpropagation, convolution arithmetic, pooling, recurrent cells and masks."""
 
 from .activations import ACTIVATIONS, activation_module, get_activation, softmax
 from .backprop import ManualMLP
@@ -12,7 +12,9 @@ from .cnn_layers import (
     pool_output_size,
 )
 from .dropout import Dropout, dropout, fold_weight_scaling
+from .frozen_batchnorm import FrozenBatchNorm2d, freeze_batch_norm
 from .init import INIT_SCHEMES, glorot_, he_, initialize, xavier_
+from .masks import attention_mask, causal_mask, lengths_to_mask, mask_to_lengths, padding_mask
 from .pooling import GlobalAvgPool2d, GlobalMaxPool2d, global_avg_pool2d, global_max_pool2d, pool2d_reference
 from .recurrent import (
     GRU,
@@ -24,19 +26,19 @@ from .recurrent import (
     RNNCell,
     detach_state,
     gru_cell,
-    lengths_to_mask,
     lstm_cell,
-    mask_to_lengths,
     recurrent_layer,
     rnn_cell,
     state_gradient_norms,
 )
 
 __all__ = [
+    "FrozenBatchNorm2d", "freeze_batch_norm",
     "ACTIVATIONS", "BatchNorm1d", "BatchNorm2d", "Dropout", "GRU", "GRUCell", "GlobalAvgPool2d", "GlobalMaxPool2d",
-    "INIT_SCHEMES", "LSTM", "LSTMCell", "ManualMLP", "RNN", "RNNCell", "Recurrent", "activation_module", "batch_norm",
-    "conv2d_output_shape", "conv2d_parameter_count", "conv_output_size", "dense_parameter_count", "detach_state",
-    "dropout", "fold_weight_scaling", "get_activation", "global_avg_pool2d", "global_max_pool2d", "glorot_", "gru_cell",
-    "he_", "initialize", "lengths_to_mask", "lstm_cell", "mask_to_lengths", "pool2d_reference", "pool_output_size",
-    "recurrent_layer", "rnn_cell", "softmax", "state_gradient_norms", "xavier_",
+    "INIT_SCHEMES", "LSTM", "LSTMCell", "ManualMLP", "RNN", "RNNCell", "Recurrent", "activation_module",
+    "attention_mask", "batch_norm", "causal_mask", "conv2d_output_shape", "conv2d_parameter_count", "conv_output_size",
+    "dense_parameter_count", "detach_state", "dropout", "fold_weight_scaling", "get_activation", "global_avg_pool2d",
+    "global_max_pool2d", "glorot_", "gru_cell", "he_", "initialize", "lengths_to_mask", "lstm_cell", "mask_to_lengths",
+    "padding_mask", "pool2d_reference", "pool_output_size", "recurrent_layer", "rnn_cell", "softmax",
+    "state_gradient_norms", "xavier_",
 ]

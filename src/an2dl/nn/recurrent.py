@@ -28,8 +28,8 @@ The layers :class:`RNN`, :class:`LSTM` and :class:`GRU` unroll a cell over a
 batch-first sequence ``[B, T, D]``; they stack layers (dropout between them),
 run a second cell backwards in time and concatenate both directions
 (bidirectional, §4.1.1.2), accept variable lengths (``lengths`` or a padding
-``mask``) and start from zeros, a given state or a learnable initial state
-(§4.1.1.2, "Initialization").
+``mask``, see :mod:`an2dl.nn.masks`) and start from zeros, a given state or a
+learnable initial state (§4.1.1.2, "Initialization").
 
 Two paths compute the same function:
 
@@ -66,6 +66,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import ConfigError
+from .masks import lengths_to_mask, mask_to_lengths
 
 __all__ = [
     "rnn_cell",
@@ -81,8 +82,6 @@ __all__ = [
     "recurrent_layer",
     "RecurrentState",
     "detach_state",
-    "lengths_to_mask",
-    "mask_to_lengths",
     "state_gradient_norms",
 ]
 
@@ -351,43 +350,6 @@ def _set_forget_bias(bias_ih: torch.Tensor, bias_hh: torch.Tensor, H: int, value
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """Boolean padding mask, True at the valid (non-padded) steps of each sequence (variable lengths, notes §4.1.1).
-
-    True means "a real step" — the same meaning as PyTorch's attention masks
-    (True = may attend), so it serves as a key-padding mask too.
-
-    Args:
-        lengths: valid length of each sequence.
-        max_length: T, the padded length.
-
-    Returns:
-        ``mask [B, T]`` with ``mask[b, t] = t < lengths[b]``.
-    """
-    lengths = torch.as_tensor(lengths)
-    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def mask_to_lengths(mask: torch.Tensor) -> torch.Tensor:
-    """Lengths of a left-aligned padding mask (True = valid step); the inverse of :func:`lengths_to_mask`.
-
-    Raises:
-        ValueError: ``mask`` is not boolean ``[B, T]`` or a True follows a False
-            in some row (padding must come at the end).
-
-    Returns:
-        ``lengths [B]`` int64.
-    """
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
-        got = f"{mask.dtype} {list(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a boolean tensor [B, T] (True = valid step); got {got}")
-    lengths = mask.sum(dim=1)
-    if not torch.equal(lengths_to_mask(lengths, mask.shape[1]), mask):
-        raise ValueError("mask must mark a prefix of each sequence (True for the first lengths[b] steps, "
-                         "padding at the end); got a mask with a valid step after a padded one")
-    return lengths.long()
-
-
 def detach_state(state: Any) -> Any:
     """Cut the graph behind a state (tensor, tuple of tensors or ``None``) for truncated BPTT (notes §4.1.1.1).
 

@@ -1,8 +1,11 @@
 """Character-level text corpora for language modelling (notes §4.1; char-rnn, Karpathy 2015).
 
-* :class:`CharVocab` — a character vocabulary with the project's special
-  tokens at fixed ids (``<pad>=0, <unk>=1, <sos>=2, <eos>=3``), then the
-  corpus characters in code-point order.
+The vocabulary is a character-level :class:`~an2dl.data.text.Vocabulary`:
+the special tokens at their fixed ids (``<pad>=0, <unk>=1, <sos>=2,
+<eos>=3``), then the corpus's characters in code-point order (the ids this
+module has always given, so checkpoints and exported models of earlier runs
+keep their meaning).
+
 * :class:`CharWindows` — a token stream cut into ``(input, next-character
   target)`` windows, fetched a whole batch at a time.
 * :func:`char_text_splits` — train/validation/test windows from any text.
@@ -14,21 +17,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...engine.rng import derive_seed
+from ..._utils.rng import derive_seed
 from ...errors import ConfigError, DataError
-from ..core import DatasetInfo, DataSplits, PreCollated
+from ..core import DataSplits, PreCollated, TextInfo
 from ..download import RemoteFile, locate, read_verified
 from ..registry import register_dataset
+from ..text import Vocabulary
 
-__all__ = ["CharVocab", "CharWindows", "char_text_splits", "tinyshakespeare", "char_text", "TINYSHAKESPEARE_FILE"]
+__all__ = ["CharWindows", "char_text_splits", "tinyshakespeare", "char_text", "TINYSHAKESPEARE_FILE"]
 
 TINYSHAKESPEARE_FILE = RemoteFile(
     "input.txt",
@@ -36,73 +39,6 @@ TINYSHAKESPEARE_FILE = RemoteFile(
     sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
     size=1115394,
 )
-
-
-class CharVocab:
-    """A character vocabulary: special tokens first, then characters in code-point order.
-
-    Args:
-        chars: the characters of the corpus (duplicates and order do not matter).
-
-    Attributes:
-        itos: id -> token (the four special tokens, then one character each).
-        stoi: token -> id.
-    """
-
-    SPECIALS = ("<pad>", "<unk>", "<sos>", "<eos>")
-    PAD, UNK, SOS, EOS = 0, 1, 2, 3
-
-    def __init__(self, chars: Iterable[str]) -> None:
-        chars = sorted(set(chars))
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise ConfigError(f"CharVocab chars must be single characters; got {c!r}")
-        self.itos: list[str] = list(self.SPECIALS) + chars
-        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
-        codes = np.array([ord(c) for c in chars], dtype=np.int64)
-        self._table = np.full(int(codes.max()) + 1 if len(codes) else 1, self.UNK, dtype=np.int64)
-        self._table[codes] = np.arange(len(self.SPECIALS), len(self.itos))
-
-    @classmethod
-    def from_text(cls, text: str) -> CharVocab:
-        """The vocabulary of every character occurring in ``text``."""
-        return cls(set(text))
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str) -> torch.Tensor:
-        """Token ids of ``text`` (characters outside the vocabulary -> ``<unk>``), int64 ``[len(text)]``."""
-        if not isinstance(text, str):
-            raise TypeError(f"CharVocab.encode needs a str; got {type(text).__name__}")
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        ids = np.full(codes.shape, self.UNK, dtype=np.int64)
-        known = codes < len(self._table)
-        ids[known] = self._table[codes[known]]
-        return torch.from_numpy(ids)
-
-    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special: bool = True) -> str:
-        """The text of ``ids``; special tokens are dropped (or written as ``<unk>`` etc.)."""
-        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
-        out = []
-        for i in ids:
-            if not 0 <= i < len(self.itos):
-                raise ValueError(f"CharVocab.decode: id {i} is outside [0, {len(self.itos)})")
-            if i < len(self.SPECIALS) and skip_special:
-                continue
-            out.append(self.itos[i])
-        return "".join(out)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"type": "char", "chars": [...]}`` (the specials are implied)."""
-        return {"type": "char", "chars": self.itos[len(self.SPECIALS):]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CharVocab:
-        """Inverse of :meth:`to_dict`."""
-        if not isinstance(d, dict) or d.get("type") != "char" or not isinstance(d.get("chars"), list):
-            raise ConfigError(f"not a character vocabulary: {str(d)[:80]}")
-        return cls(d["chars"])
 
 
 class CharWindows(Dataset):
@@ -122,13 +58,15 @@ class CharWindows(Dataset):
             :meth:`set_epoch`), so that non-overlapping windows cut the text at
             different places each epoch; the number of windows stays fixed.
         seed: seed of the offsets.
+        vocab: the vocabulary of the ids, kept as the attribute ``vocab``
+            (to decode samples); ``None`` when unknown.
 
     Shape:
         a batch is ``(x [B, T], y [B, T])`` int64.
     """
 
     def __init__(self, ids: torch.Tensor, *, seq_len: int, stride: int = 1, random_offset: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, vocab: Vocabulary | None = None) -> None:
         for name, v in (("seq_len", seq_len), ("stride", stride)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ConfigError(f"CharWindows {name} must be a positive integer; got {v!r}")
@@ -141,6 +79,7 @@ class CharWindows(Dataset):
                               f"{f' plus stride - 1 = {slack} for random offsets' if slack else ''}; got {len(ids)}")
         self.ids, self.seq_len, self.stride = ids, seq_len, stride
         self.random_offset, self.seed = bool(random_offset), seed
+        self.vocab = vocab
         self._length = (len(ids) - seq_len - 1 - slack) // stride + 1
         self.offset = 0
         self._steps = torch.arange(seq_len + 1)
@@ -176,7 +115,7 @@ def char_text_splits(
     train_stride: int | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.0,
-    vocab: CharVocab | None = None,
+    vocab: Vocabulary | None = None,
     seed: int = 0,
 ) -> DataSplits:
     """Character windows of a text: the first part trains, the next validates, the last tests.
@@ -194,18 +133,27 @@ def char_text_splits(
             the windows shifted by a random offset each epoch; 1: every position.
         seed: seed of the per-epoch offsets.
         val_fraction, test_fraction: shares of the text.
-        vocab: the vocabulary (default: every character of ``text``).
+        vocab: a character-level :class:`~an2dl.data.text.Vocabulary`
+            (default: every character of ``text`` in code-point order, with
+            its count).
 
     Returns:
-        :class:`DataSplits` of :class:`CharWindows`; ``info.extra["vocab"]``
-        is :meth:`CharVocab.to_dict`, ``info.num_classes`` the vocabulary size.
+        :class:`DataSplits` of :class:`CharWindows`.  The vocabulary is
+        ``info.vocab`` and the ``vocab`` attribute of every split, and its
+        JSON form (:meth:`Vocabulary.to_dict`) is ``info.extra["vocab"]``.
     """
     for fname, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
             raise ConfigError(f"char_text_splits {fname} must be in [0, 1); got {f!r}")
     if val_fraction + test_fraction >= 1:
         raise ConfigError(f"val_fraction + test_fraction must be < 1; got {val_fraction + test_fraction}")
-    vocab = vocab or CharVocab.from_text(text)
+    if vocab is None:
+        counts = Counter(text)
+        chars = sorted(counts)
+        vocab = Vocabulary(chars, tokenizer="char", counts=[counts[c] for c in chars])
+    elif not isinstance(vocab, Vocabulary) or vocab.level != "char":
+        got = f"a {vocab.level!r} vocabulary" if isinstance(vocab, Vocabulary) else type(vocab).__name__
+        raise ConfigError(f"char_text_splits vocab must be a character-level Vocabulary; got {got}")
     ids = vocab.encode(text)
     N = len(ids)
     n_train = int(N * (1 - val_fraction - test_fraction))
@@ -219,13 +167,13 @@ def char_text_splits(
     def windows(part: torch.Tensor, stride: int, random_offset: bool = False) -> CharWindows | None:
         if len(part) < seq_len + 1 + (stride - 1 if random_offset else 0):
             return None
-        return CharWindows(part, seq_len=seq_len, stride=stride, random_offset=random_offset, seed=seed)
+        return CharWindows(part, seq_len=seq_len, stride=stride, random_offset=random_offset, seed=seed,
+                           vocab=vocab)
 
-    info = DatasetInfo(
+    info = TextInfo(
         name=name,
-        num_classes=len(vocab),
-        class_names=list(vocab.itos),
         input_shape=(seq_len,),
+        vocab=vocab,
         extra={"vocab": vocab.to_dict(), "characters": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2])}},
     )
     return DataSplits(

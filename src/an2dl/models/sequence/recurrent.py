@@ -18,7 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...data.text import PAD
 from ...errors import ConfigError
+from ...nn.masks import lengths_to_mask
 from ...nn.recurrent import Recurrent, recurrent_layer
 from .._checks import check_positive_int, check_probability
 from .._registry import register_model
@@ -43,7 +45,7 @@ class _SequenceEncoder(nn.Module):
         if vocab_size is not None:
             check_positive_int(owner, "vocab_size", vocab_size)
             check_positive_int(owner, "embedding_dim", embedding_dim)
-            self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
             rnn_input = embedding_dim
         else:
             check_positive_int(owner, "input_size", input_size)
@@ -122,7 +124,7 @@ class RecurrentClassifier(nn.Module):
         if lengths is None:
             return out.mean(dim=1) if self.pooling == "mean" else out.amax(dim=1)
         lengths = torch.as_tensor(lengths, device=out.device)
-        valid = (torch.arange(out.shape[1], device=out.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        valid = lengths_to_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
         if self.pooling == "mean":
             return (out * valid).sum(dim=1) / lengths[:, None].to(out.dtype)
         return out.masked_fill(~valid, float("-inf")).amax(dim=1)
@@ -186,8 +188,8 @@ def _classifier_example(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     T = 12
     lengths = T - (torch.arange(batch_size) * 5) % (T - 1)
-    tokens = torch.randint(1, 10, (batch_size, T), generator=g)
-    tokens = tokens.masked_fill(torch.arange(T)[None, :] >= lengths[:, None], 0)
+    tokens = torch.randint(PAD + 1, 10, (batch_size, T), generator=g)
+    tokens = tokens.masked_fill(~lengths_to_mask(lengths, T), PAD)
     return tokens, lengths
 
 
