@@ -140,7 +140,7 @@ def test_weighted_sampling_balances_classes():
 
     class Record(ClassificationTask):
         def training_step(self, batch, ctx):
-            seen.append(batch[1])
+            seen.append(batch.targets)
             return super().training_step(batch, ctx)
 
     Trainer(max_epochs=20, batch_size=50, progress=False).fit(Record(mlp(), num_classes=3), ds)

@@ -28,21 +28,19 @@ class NoisyTask(Task):
 
     def __init__(self, seed=0):
         super().__init__(OptimizerSpec("adam", lr=0.01, weight_decay=1e-4,
-                                       schedule=ScheduleSpec("cosine", interval="step", warmup_steps=3)))
+                                       schedule=ScheduleSpec("cosine", interval="step", warmup_steps=3)),
+                         augment=RandomAffine(degrees=15, translate=0.1))  # applied by the Task base
         torch.manual_seed(seed)
         self.model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
-        self.augment = RandomAffine(degrees=15, translate=0.1)
 
     def training_step(self, batch, ctx):
-        x, y = batch
-        x = self.augment(x) + 0.01 * torch.randn_like(x)
-        loss = F.cross_entropy(self.model(x), y)
+        x = batch.inputs + 0.01 * torch.randn_like(batch.inputs)
+        loss = F.cross_entropy(self.model(x), batch.targets)
         ctx.log("loss", loss)
         return loss
 
     def validation_step(self, batch, ctx):
-        x, y = batch
-        ctx.log("loss", F.cross_entropy(self.model(x), y))
+        ctx.log("loss", F.cross_entropy(self.model(batch.inputs), batch.targets))
 
 
 def data(n=100):

@@ -92,7 +92,7 @@ class ScriptedValidation(Task):
         self.scores = scores
 
     def training_step(self, batch, ctx):
-        x, y = batch
+        x, y = batch.inputs, batch.targets
         loss = F.cross_entropy(self.model(x), y)
         ctx.log("loss", loss)
         return loss
@@ -144,7 +144,7 @@ class NaNAfter(Task):
         self.bad_step = bad_step
 
     def training_step(self, batch, ctx):
-        loss = F.cross_entropy(self.model(batch[0]), batch[1])
+        loss = F.cross_entropy(self.model(batch.inputs), batch.targets)
         if ctx.global_step >= self.bad_step:
             loss = loss * float("nan")
         return loss
@@ -197,7 +197,7 @@ class OneDimGAN(Task):
         self.discriminator = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
 
     def training_step(self, batch, ctx):
-        real = batch[0]
+        real = batch.inputs
         opt_g, opt_d = ctx.optimizers
         z = torch.randn_like(real)
         fake = self.generator(z)
@@ -303,7 +303,7 @@ def test_callback_state_is_reset_at_fit_start():
 
 class PrecisionProbe(ClassificationTask):
     def training_step(self, batch, ctx):
-        self.seen = (batch[0].dtype, torch.is_autocast_enabled("cpu"))
+        self.seen = (batch.inputs.dtype, torch.is_autocast_enabled("cpu"))
         return super().training_step(batch, ctx)
 
 
@@ -332,7 +332,7 @@ def test_auxiliary_classifier_losses_are_added_in_training():
 
     model.train()
     torch.manual_seed(1)
-    loss = task.training_step((x, y), Ctx())
+    loss = task.training_step(task.as_batch((x, y)), Ctx())
     torch.manual_seed(1)
     assert torch.allclose(loss, auxiliary_loss(model(x), y, aux_weight=0.3))
 

@@ -181,14 +181,14 @@ def test_regression_task_leaves_padded_steps_out():
         def log(self, name, value, **kw):
             self.logged[name] = value
 
-    loss = task.step((x, lengths, y), Ctx())
+    loss = task.step(task.as_batch((x, lengths, y)), Ctx())
     pred = model(x, lengths)
     mask = torch.arange(6)[None, :] < lengths[:, None]
     assert torch.allclose(loss, F.mse_loss(pred[mask], y[mask]))
     with pytest.raises(ValueError, match="target's shape"):
-        task.step((x, torch.randn(3, 1)), Ctx())
-    with pytest.raises(ValueError, match=r"\(x, y\) or \(x, lengths, y\)"):
-        task.step((x,), Ctx())
+        task.step(task.as_batch((x, torch.randn(3, 1))), Ctx())
+    with pytest.raises(ValueError, match=r"needs the batch field\(s\) \['targets'\]"):
+        task.prepare_batch((x,), Ctx())
     with pytest.raises(ConfigError, match="loss must be one of"):
         SequenceRegressionTask(model, loss="hinge")
 

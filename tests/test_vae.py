@@ -99,7 +99,7 @@ def test_vae_task_loss_is_the_negative_elbo():
 
     ctx = Ctx()
     torch.manual_seed(5)
-    loss = task.training_step((x,), ctx)
+    loss = task.training_step(task.as_batch((x,)), ctx)
     torch.manual_seed(5)
     mu, logvar = vae.encode(x)
     z = vae.reparameterize(mu, logvar)

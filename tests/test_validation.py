@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from an2dl.data import ArrayDataset, DatasetInfo, DataSplits
+from an2dl.data import ArrayDataset, ClassificationInfo, DataSplits
 from an2dl.data.splits import kfold_indices, leave_one_out_indices
 from an2dl.engine import OptimizerSpec
 from an2dl.engine.validation import cross_validate, holdout_validate, leave_one_out, restarts
@@ -25,7 +25,9 @@ def _blobs(n=60, seed=0):
 
 
 class RecordingTask(ClassificationTask):
-    """Remembers which samples it was trained on."""
+    """Remembers which samples it was trained on (the dataset's third field is the sample index)."""
+
+    batch_fields = ("inputs", "targets", "index")
 
     def __init__(self):
         super().__init__(get_model("mlp", in_features=2, hidden=[8], num_outputs=3), num_classes=3,
@@ -33,7 +35,7 @@ class RecordingTask(ClassificationTask):
         self.seen: set[int] = set()
 
     def training_step(self, batch, ctx):
-        self.seen.update(batch[2].tolist())
+        self.seen.update(batch.index.tolist())
         return super().training_step(batch, ctx)
 
 
@@ -114,7 +116,7 @@ def test_restarts_select_the_lowest_training_loss():
 def test_holdout_uses_the_given_validation_set():
     blobs = _blobs()
     tr, va = (ArrayDataset(*(t[s] for t in blobs.tensors)) for s in (slice(0, 45), slice(45, 60)))
-    splits = DataSplits(tr, va, None, DatasetInfo("blobs", num_classes=3))
+    splits = DataSplits(tr, va, None, ClassificationInfo("blobs", class_names=["a", "b", "c"]))
     result = holdout_validate(RecordingTask, splits, trainer=TRAINER, monitor="val/accuracy", mode="max")
     assert result.sizes == [(45, 15)] and result.selected == 0
     assert result.task.seen == set(range(45))

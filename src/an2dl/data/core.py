@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, Subset, default_collate
 
 from ..errors import ConfigError
 
-__all__ = ["ArrayDataset", "PreCollated", "collate", "DatasetInfo", "DataSplits", "subset"]
+__all__ = ["ArrayDataset", "PreCollated", "collate", "DatasetInfo", "ClassificationInfo", "SegmentationInfo",
+           "DetectionInfo", "TextInfo", "SequenceInfo", "DataSplits", "subset"]
 
 
 class PreCollated:
@@ -78,32 +79,143 @@ class ArrayDataset(Dataset):
         return PreCollated(tuple(t[idx] for t in self.tensors))
 
 
-def subset(dataset: ArrayDataset, indices: Sequence[int] | torch.Tensor) -> ArrayDataset:
-    """An :class:`ArrayDataset` holding the rows ``indices`` of ``dataset`` (copies the rows)."""
-    idx = torch.as_tensor(indices, dtype=torch.long)
-    return ArrayDataset(*(t[idx] for t in dataset.tensors), transform=dataset.transform)
+def subset(dataset: Dataset, indices: Sequence[int] | torch.Tensor) -> Dataset:
+    """The samples ``indices`` of ``dataset``, as a dataset.
+
+    An :class:`ArrayDataset` gives an :class:`ArrayDataset` holding copies of
+    those rows (so batches stay fast); any other dataset a
+    ``torch.utils.data.Subset`` view that keeps the dataset's ``collate_fn``.
+
+    Raises:
+        ConfigError: an index outside ``[0, len(dataset))``.
+    """
+    idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+    n = len(dataset)  # type: ignore[arg-type]
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = int(idx[(idx < 0) | (idx >= n)][0])
+        raise ConfigError(f"subset indices must lie in [0, {n}) for a dataset of {n} samples; got {bad}")
+    if isinstance(dataset, ArrayDataset):
+        return ArrayDataset(*(t[idx] for t in dataset.tensors), transform=dataset.transform)
+    return _Subset(dataset, idx.tolist())
+
+
+class _Subset(Subset):
+    """A ``Subset`` that forwards the dataset's ``collate_fn`` (variable-size images, padded sequences)."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
+        super().__init__(dataset, indices)
+        collate_fn = getattr(dataset, "collate_fn", None)
+        if collate_fn is not None:
+            self.collate_fn = collate_fn
 
 
 @dataclass
 class DatasetInfo:
-    """What a model needs to know about a dataset.
+    """What a model needs to know about a dataset; one subclass per kind of data.
 
     Attributes:
         name: registry name.
-        num_classes: number of classes (0 for non-classification data).
-        class_names: one name per class.
-        input_shape: shape of one input, e.g. ``(1, 32, 32)``.
+        input_shape: shape of one input, e.g. ``(1, 32, 32)`` (``()`` when inputs vary in size).
         mean, std: per-channel statistics of the training inputs (after scaling to [0, 1]).
-        extra: anything dataset-specific (source, licence, sizes).
+        extra: provenance and sizes (source, licence, ...), for reports only; what a
+            model or task needs is a typed field of the kind's subclass.
+
+    The subclasses: :class:`ClassificationInfo` (class names),
+    :class:`SegmentationInfo` (class names + ignore index),
+    :class:`DetectionInfo` (class names, background excluded),
+    :class:`TextInfo` (the vocabulary), :class:`SequenceInfo` (feature size).
+    Every kind answers ``num_classes`` and ``class_names`` (0 and ``[]`` where
+    there are no classes), so generic code needs no type switch.
     """
 
     name: str
-    num_classes: int = 0
-    class_names: list[str] = field(default_factory=list)
     input_shape: tuple[int, ...] = ()
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    #: the kind of data, recorded with runs and exported models
+    kind: ClassVar[str] = "generic"
+
+    @property
+    def num_classes(self) -> int:
+        return len(getattr(self, "class_names", ()))
+
+
+@dataclass
+class ClassificationInfo(DatasetInfo):
+    """Images, vectors or sequences with one class per sample.
+
+    Attributes:
+        class_names: one name per class, in class-id order.
+    """
+
+    class_names: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "classification"
+
+
+@dataclass
+class SegmentationInfo(ClassificationInfo):
+    """Images with a class per pixel.
+
+    Attributes:
+        class_names: one name per class id of the mask.
+        ignore_index: mask value left out of losses and metrics (e.g. 255 for borders), or ``None``.
+    """
+
+    ignore_index: int | None = None
+    kind: ClassVar[str] = "segmentation"
+
+
+@dataclass
+class DetectionInfo(ClassificationInfo):
+    """Images with per-image boxes (and masks or keypoints).
+
+    Attributes:
+        class_names: the object classes; label ``i + 1`` is ``class_names[i]``,
+            label 0 is the background (torchvision's convention).
+        keypoint_names: names of the K keypoints, for pose data.
+    """
+
+    keypoint_names: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "detection"
+
+
+@dataclass
+class TextInfo(DatasetInfo):
+    """Token sequences.
+
+    Attributes:
+        vocab: the :class:`~an2dl.data.text.Vocabulary` mapping tokens to ids.
+    """
+
+    vocab: Any = None
+    kind: ClassVar[str] = "text"
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) if self.vocab is not None else 0
+
+    @property
+    def num_classes(self) -> int:
+        """The vocabulary size: a language model classifies the next token."""
+        return self.vocab_size
+
+
+@dataclass
+class SequenceInfo(DatasetInfo):
+    """Numeric sequences (series, synthetic sequence tasks), possibly with classes.
+
+    Attributes:
+        feature_size: D, numbers per step (inputs ``[T, D]``); 0 when the steps are token ids.
+        class_names: class names when each sequence has a class (else empty).
+        vocab_size: token ids lie in ``[0, vocab_size)`` when the steps are tokens (else 0).
+    """
+
+    feature_size: int = 0
+    class_names: list[str] = field(default_factory=list)
+    vocab_size: int = 0
+    kind: ClassVar[str] = "sequence"
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import DataError
 
-__all__ = ["read_image", "read_array", "check_image", "to_float_image", "to_uint8", "save_image"]
+__all__ = ["read_image", "read_array", "check_image", "to_float_image", "to_uint8", "save_image", "tile_images"]
 
 
 def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch.Tensor:
@@ -161,3 +161,36 @@ def save_image(path: str | os.PathLike, x: torch.Tensor) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
     return path
+
+
+def tile_images(images: torch.Tensor, *, nrow: int = 8, padding: int = 2, fill: float = 1.0) -> torch.Tensor:
+    """Tile images into one grid image, row by row, with ``padding`` pixels of ``fill`` around every tile.
+
+    Args:
+        images: ``[N, C, H, W]`` with ``N >= 1``.
+        nrow: tiles per row (clipped to ``[1, N]``); the last row is completed with blank tiles.
+        padding: pixels between tiles and around the grid.
+        fill: value of the padding and of the blank tiles (1: white).
+
+    Returns:
+        ``[C, rows·(H+p)+p, nrow·(W+p)+p]`` with ``rows = ceil(N / nrow)``; tile ``i`` has its
+        top-left pixel at ``(p + (i // nrow)·(H+p), p + (i % nrow)·(W+p))``.
+
+    Raises:
+        ValueError: ``images`` is not ``[N >= 1, C, H, W]``, or ``padding`` is negative.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+        got = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"tile_images expects images of shape [N > 0, C, H, W]; got {got}")
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"tile_images padding must be an integer >= 0; got {padding!r}")
+    n, c, h, w = images.shape
+    nrow = max(1, min(int(nrow), n))
+    rows = -(-n // nrow)
+    tiles = images.new_full((rows * nrow, c, h + padding, w + padding), fill)
+    tiles[:n, :, padding:, padding:] = images  # each tile: padding above and to the left
+    grid = tiles.reshape(rows, nrow, c, h + padding, w + padding).permute(2, 0, 3, 1, 4)  # (C, rows, H+p, nrow, W+p)
+    grid = grid.reshape(c, rows * (h + padding), nrow * (w + padding))
+    out = images.new_full((c, grid.shape[1] + padding, grid.shape[2] + padding), fill)
+    out[:, : grid.shape[1], : grid.shape[2]] = grid  # and one more band below and to the right
+    return out

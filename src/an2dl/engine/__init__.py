@@ -1,5 +1,6 @@
 """The training engine: Trainer, Task, optimiser specs, callbacks, checkpoints (DESIGN §5–§7)."""
 
+from .._utils.rng import derive_seed, seed_everything
 from .allocator import tune_cpu_allocator
 from .callbacks import (
     Callback,
@@ -13,11 +14,13 @@ from .callbacks import (
     Timer,
 )
 from .checkpoint import load_checkpoint
+from .conformance import check_task
 from .gd import GradientDescent, Nesterov, batch_size_for
+from .metrics import MetricSpec, metric, metric_names, register_metric
 from .optim import OptimizerSpec, ScheduleSpec
-from .rng import derive_seed, seed_everything
 from .task import StepContext, Task
 from .trainer import Trainer
+from .transfer import fine_tune
 from .validation import ValidationResult, cross_validate, holdout_validate, leave_one_out, restarts
 
 __all__ = [
@@ -27,6 +30,12 @@ __all__ = [
     "Nesterov",
     "ValidationResult",
     "batch_size_for",
+    "check_task",
+    "fine_tune",
+    "metric",
+    "metric_names",
+    "MetricSpec",
+    "register_metric",
     "cross_validate",
     "holdout_validate",
     "leave_one_out",

@@ -14,16 +14,18 @@ epoch.  Names are prefixed with the split: ``train/loss``, ``val/accuracy``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from ..data.batch import Batch, as_batch
 from ..errors import ConfigError
 from .optim import OptimizerSpec
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .prediction import Prediction, PredictOptions
     from .trainer import Trainer
 
 __all__ = ["Task", "StepContext", "MetricLog"]
@@ -77,10 +79,17 @@ class MetricLog:
         self.artifacts = {}
         for n, m in sorted(self.metrics.items()):
             value = m.compute()
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
-                out[f"{prefix}/{n}"] = float(value)
-            elif isinstance(value, torch.Tensor):
-                self.artifacts[f"{prefix}/{n}"] = value.detach().cpu()
+            items = value.items() if isinstance(value, Mapping) else [(n, value)]
+            for key, v in items:
+                name = f"{prefix}/{key}"
+                if isinstance(v, torch.Tensor) and v.numel() == 1:
+                    if name in out:
+                        raise ConfigError(f"metric {n!r} logs {key!r}, which another metric of {prefix} logs too")
+                    out[name] = float(v)
+                elif isinstance(v, torch.Tensor):
+                    self.artifacts[name] = v.detach().cpu()
+                elif isinstance(v, (int, float)):
+                    out[name] = float(v)
         return out
 
     # -- checkpointing: the running sums (metric objects are saved by the trainer through the task)
@@ -150,19 +159,53 @@ class StepContext:
 class Task(nn.Module):
     """Base class of everything the trainer can fit.
 
-    Subclasses implement :meth:`training_step` and usually
-    :meth:`validation_step`; the defaults of the other hooks cover most tasks.
+    Subclasses implement :meth:`step` (or :meth:`training_step` and
+    :meth:`validation_step`); the defaults of the other hooks cover most tasks.
+
+    **Batches.** Every step receives a :class:`~an2dl.data.batch.Batch` whose
+    fields the task reads by name (``batch.inputs``, ``batch.targets``, ...).
+    Datasets that yield tuples are named by position with :attr:`batch_fields`
+    (:meth:`tuple_fields` may depend on the tuple's length); the fields in
+    :attr:`required_fields` are checked before every step, so a batch that
+    lacks one fails with a one-line error naming the field.
+
+    **Metrics.** A task declares its metrics once with :meth:`declare_metrics`
+    (``{"accuracy": metric("accuracy", num_classes=10)}``); the base builds
+    one ``torchmetrics.MetricCollection`` per split and
+    :meth:`update_metrics` updates and logs the current split's.
+
+    **Augmentation.** ``augment`` (a module, usually an an2dl
+    :class:`~an2dl.data.transforms.Transform`) is applied by the base to
+    training batches only, before the step.  An an2dl transform moves the
+    fields named in :attr:`augment_fields` with the pixels (a class label,
+    a dense mask, per-image boxes/masks/keypoints); any other module is
+    applied to ``inputs`` alone.  It is kept outside the model, so an
+    exported model carries no augmentation.
 
     Args:
         optimizer: one :class:`OptimizerSpec` or a sequence of them (one per
             optimiser, e.g. generator and discriminator), used by the default
             :meth:`configure_optimizers`.
+        augment: the training-time batch transform, or ``None``.
     """
 
+    #: what the task's models do, recorded as ``task`` in an exported ``model.json``; ``an2dl predict``
+    #: finds the class of a kind in :data:`an2dl.tasks.TASK_KINDS` (``generic``: no predict)
+    kind: str = "generic"
     #: ``False`` for tasks that call ``ctx.backward`` / ``ctx.step`` themselves.
     automatic_optimization: bool = True
+    #: names of the fields of a tuple batch, by position
+    batch_fields: tuple[str, ...] = ("inputs", "targets")
+    #: fields every training and evaluation batch must have (checked before each step)
+    required_fields: tuple[str, ...] = ("inputs",)
+    #: fields a prediction batch must have (no targets)
+    predict_fields: tuple[str, ...] = ("inputs",)
+    #: ``{batch field: transform target key}``: what an an2dl Transform moves with the image
+    #: (``"label"``: class ids or soft targets, ``"mask"``: a dense mask, ``"instances"``: per-image target dicts)
+    augment_fields: Mapping[str, str] = {}
 
-    def __init__(self, optimizer: OptimizerSpec | Sequence[OptimizerSpec] | None = None) -> None:
+    def __init__(self, optimizer: OptimizerSpec | Sequence[OptimizerSpec] | None = None, *,
+                 augment: nn.Module | None = None) -> None:
         super().__init__()
         if optimizer is None:
             specs: list[OptimizerSpec] = [OptimizerSpec()]
@@ -173,10 +216,103 @@ class Task(nn.Module):
         for s in specs:
             if not isinstance(s, OptimizerSpec):
                 raise ConfigError(f"optimizer must be an OptimizerSpec or a list of them; got {type(s).__name__}")
+        if augment is not None and not isinstance(augment, nn.Module):
+            raise ConfigError(f"augment must be an nn.Module (e.g. an an2dl Transform) or None; got {type(augment).__name__}")
         self.optimizer_specs = specs
+        self.augment = augment
+        self.split_metrics = nn.ModuleDict()
+
+    # ---- batches
+    def tuple_fields(self, n: int) -> tuple[str, ...]:
+        """Names of the fields of a tuple batch of length ``n``: the first ``n`` of :attr:`batch_fields`
+        (a shorter tuple names its leading fields; the required-field check catches what is missing)."""
+        return self.batch_fields[:n] if n <= len(self.batch_fields) else self.batch_fields
+
+    def as_batch(self, raw: Any) -> Batch:
+        """The loader's batch as a named :class:`~an2dl.data.batch.Batch` (tuples named by position)."""
+        if isinstance(raw, (tuple, list)):
+            return as_batch(raw, self.tuple_fields(len(raw)), owner=type(self).__name__)
+        return as_batch(raw, owner=type(self).__name__)
+
+    def check_batch(self, batch: Batch, split: str) -> None:
+        """Validate a batch before a step (default: the :attr:`required_fields` are present)."""
+        batch.require(*(self.predict_fields if split == "predict" else self.required_fields), owner=type(self).__name__)
+
+    def prepare_batch(self, raw: Any, ctx: StepContext) -> Batch:
+        """Name, check and (training only) augment a batch; the trainer calls it before every step."""
+        batch = self.as_batch(raw)
+        self.check_batch(batch, ctx.split)
+        if ctx.training and self.augment is not None:
+            batch = self.augment_batch(batch)
+        return batch
+
+    def augment_batch(self, batch: Batch) -> Batch:
+        """Apply ``augment`` to ``inputs`` and, for an an2dl Transform, to the :attr:`augment_fields`."""
+        from ..data.transforms.base import Transform
+
+        if not isinstance(self.augment, Transform):
+            return batch.replace(inputs=self.augment(batch.inputs))
+        moved = {f: key for f, key in self.augment_fields.items() if f in batch}
+        if not moved:
+            return batch.replace(inputs=self.augment(batch.inputs))
+        if "instances" in moved.values():
+            (field,) = [f for f, k in moved.items() if k == "instances"]
+            targets = [dict(t) for t in batch[field]]
+            for f, key in moved.items():
+                if key != "instances":
+                    for i, t in enumerate(targets):
+                        t[key] = batch[f][i]
+            x, out = self.augment(batch.inputs, targets)
+            changes = {field: [{k: v for k, v in t.items() if k not in moved.values()} for t in out]}
+            for f, key in moved.items():
+                if key != "instances":
+                    changes[f] = torch.stack([t[key] for t in out])
+            return batch.replace(inputs=x, **changes)
+        if list(moved.values()) == ["label"]:
+            (field,) = moved
+            x, y = self.augment(batch.inputs, batch[field])
+            return batch.replace(inputs=x, **{field: y})
+        x, out = self.augment(batch.inputs, {key: batch[f] for f, key in moved.items()})
+        return batch.replace(inputs=x, **{f: out[key] for f, key in moved.items()})
+
+    # ---- metrics
+    def declare_metrics(self, declarations: Mapping[str, Any]) -> None:
+        """Build one ``MetricCollection`` per split from ``{log name: metric(...)}`` (see :mod:`an2dl.engine.metrics`).
+
+        A name declared for some splits only (``metric(..., splits=("val", "test"))``)
+        is absent from the other splits' collections.
+        """
+        from torchmetrics import MetricCollection
+
+        from .metrics import SPLITS, MetricSpec, build_metric, metric
+
+        if not isinstance(declarations, Mapping):
+            raise ConfigError(f"declare_metrics needs a mapping {{name: metric(...)}}; got {type(declarations).__name__}")
+        specs = {n: metric(s) if isinstance(s, str) else s for n, s in declarations.items()}
+        for n, s in specs.items():
+            if not isinstance(s, MetricSpec):
+                raise ConfigError(f"metric {n!r} must be declared with metric(name, ...); got {type(s).__name__}")
+        # keyed "<split>_metrics": a module cannot have a child named "train" (nn.Module.train)
+        self.split_metrics = nn.ModuleDict({
+            f"{split}_metrics": MetricCollection({n: build_metric(s) for n, s in specs.items() if split in s.splits},
+                                                 compute_groups=False)
+            for split in SPLITS
+        })
+
+    def metrics_for(self, split: str) -> Mapping[str, Any]:
+        """The declared metrics of ``split`` (``predict`` and unknown splits have none)."""
+        key = f"{split}_metrics"
+        return self.split_metrics[key] if key in self.split_metrics else {}
+
+    def update_metrics(self, ctx: StepContext, *args: Any, names: Sequence[str] | None = None) -> None:
+        """Update the current split's metrics (all, or those in ``names``) with ``args`` and log them."""
+        for name, m in self.metrics_for(ctx.split).items():
+            if names is None or name in names:
+                m.update(*args)
+                ctx.log(name, m)
 
     # ---- steps
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """Compute and log the loss of one batch, in training and in evaluation alike.
 
         Most tasks differ between training and evaluation only in ``ctx.split``
@@ -185,35 +321,67 @@ class Task(nn.Module):
         """
         raise TypeError(f"{type(self).__name__} must define step(batch, ctx) or training_step(batch, ctx)")
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor | dict[str, Any] | None:
+    def training_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor | dict[str, Any] | None:
         """Compute the loss of one training batch (or, in manual mode, step the optimisers); default: :meth:`step`."""
         return self.step(batch, ctx)
 
-    def validation_step(self, batch: Any, ctx: StepContext) -> Any:
+    def validation_step(self, batch: Batch, ctx: StepContext) -> Any:
         """Evaluate one batch (log metrics through ``ctx``); default: :meth:`step` if the task defines it."""
         if type(self).step is not Task.step:
             return self.step(batch, ctx)
         return None
 
-    def test_step(self, batch: Any, ctx: StepContext) -> Any:
+    def test_step(self, batch: Batch, ctx: StepContext) -> Any:
         """Evaluate one test batch; defaults to :meth:`validation_step`."""
         return self.validation_step(batch, ctx)
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> Any:
-        """Outputs for one batch; the default runs ``self(x)`` on the batch's first element."""
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self(x)
+    def predict_step(self, batch: Batch, ctx: StepContext) -> Any:
+        """Outputs for one batch; the default runs ``self(batch.inputs)``."""
+        return self(batch.inputs)
 
     def configure_optimizers(self) -> list[OptimizerSpec | torch.optim.Optimizer]:
         """The optimisers: specs (built by the trainer) or ready ``torch.optim`` objects."""
         return list(self.optimizer_specs)
 
-    # ---- helpers for subclasses
-    @staticmethod
-    def batch_size_of(batch: Any) -> int:
-        """Number of samples in ``batch`` (first dimension of its first tensor)."""
-        while isinstance(batch, (list, tuple)) and batch:
-            batch = batch[0]
-        if isinstance(batch, dict) and batch:
-            return Task.batch_size_of(next(iter(batch.values())))
-        return int(batch.shape[0]) if isinstance(batch, torch.Tensor) and batch.dim() > 0 else 1
+    # ---- exported models (``model.json``, ``an2dl predict``)
+    @classmethod
+    def export_metadata(cls, *, class_names: Sequence[str] | None = None,
+                        preprocessing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What ``model.json`` records about a model this task trained: its kind, class names and preprocessing.
+
+        ``export(model, directory, **TaskClass.export_metadata(...))`` writes it
+        (:func:`an2dl.export.export`); ``an2dl predict`` reads it back.
+
+        Args:
+            class_names: names of the output classes (none for models without classes).
+            preprocessing: what inputs look like, e.g. ``{"input_shape": [1, 32, 32],
+                "value_range": [0, 1]}``; each kind's :meth:`predict_inputs` says which keys it reads.
+
+        Returns:
+            ``{"task": cls.kind, "class_names": [...], "preprocessing": {...}}``.
+        """
+        return {"task": cls.kind, "class_names": list(class_names or []), "preprocessing": dict(preprocessing or {})}
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Use an exported model of this kind on ``inputs`` (``an2dl predict RUN_DIR INPUT...``).
+
+        Subclasses whose models have a meaningful output override this; the
+        base class (kind ``generic``) refuses, since it does not know what its
+        model's outputs mean.
+
+        Args:
+            model: the model rebuilt by :func:`an2dl.load`, in eval mode.
+            meta: its ``model.json``.
+            inputs: input files (or literal values) as given on the command line.
+            options: the command line's options.
+
+        Returns:
+            :class:`~an2dl.engine.prediction.Prediction`: printed lines, written files, values.
+
+        Raises:
+            ConfigError: always here, naming the run and the task kind.
+        """
+        raise ConfigError(f"the model of {options.source} was trained by a task of kind {cls.kind!r}, which has no "
+                          "predict; load it with an2dl.load(...) and call it in Python")

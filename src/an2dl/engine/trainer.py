@@ -34,12 +34,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .._utils.rng import derive_seed, get_rng_state, seed_step, set_rng_state
+from ..data.batch import Batch
 from ..data.core import collate
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
 from .optim import OptimizerSpec, build_optimizer, build_scheduler
-from .rng import derive_seed, get_rng_state, seed_step, set_rng_state
 from .sampling import EpochBatchSampler, ShardedBatchSampler
 from .task import MetricLog, StepContext, Task
 
@@ -308,7 +309,11 @@ class Trainer:
         )
 
     def _to_device(self, batch: Any) -> Any:
-        return batch if self.device.type == "cpu" else self.fabric.to_device(batch)
+        if self.device.type == "cpu":
+            return batch
+        if isinstance(batch, Batch):
+            return batch.to(self.device, non_blocking=True)
+        return self.fabric.to_device(batch)
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self._active_callbacks:
@@ -406,8 +411,9 @@ class Trainer:
             self.is_last_batch = b == self.num_batches - 1
             self._stepped = False
             seed_step(self.seed, "train", self.epoch, b, self.rank)
-            batch = self._to_device(batch)
-            ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
+            ctx.batch_idx = b
+            batch = task.prepare_batch(self._to_device(batch), ctx)
+            ctx.batch_size = batch.size
             self._call("on_batch_start", batch, b)
             if task.automatic_optimization:
                 outputs = self._automatic_step(batch, ctx, sampler.loss_scale(b))
@@ -507,6 +513,7 @@ class Trainer:
         returns the outputs when ``keep``."""
         task = self.task
         assert task is not None
+        hook = {"val": "on_validation_batch_end", "predict": "on_predict_batch_end"}.get(split, "on_test_batch_end")
         sampler = ShardedBatchSampler(len(dataset), self.eval_batch_size, rank=self.rank, world_size=self.world_size)
         was_training = task.training
         task.eval()
@@ -514,9 +521,11 @@ class Trainer:
         try:
             with torch.no_grad():
                 for b, batch in enumerate(self._loader(dataset, sampler, split)):
-                    batch = self._to_device(batch)
-                    ctx.batch_idx, ctx.batch_size = b, Task.batch_size_of(batch)
+                    ctx.batch_idx = b
+                    batch = task.prepare_batch(self._to_device(batch), ctx)
+                    ctx.batch_size = batch.size
                     out = self._step(step, batch, ctx)
+                    self._call(hook, out, batch, b)
                     if keep:
                         outs.append(out)
         finally:
@@ -546,7 +555,8 @@ class Trainer:
             self._module = self.fabric.setup_module(task)
             for name in ("validation_step", "test_step", "predict_step"):
                 self._module.mark_forward_method(name)
-            self._active_callbacks = []
+            # outside fit, the user's callbacks still see the evaluation batches (collectors, writers)
+            self._active_callbacks = sorted(self.callbacks, key=lambda cb: cb.order)
 
     def evaluate(self, task: Task, dataset: Dataset, *, split: str = "test") -> dict[str, float]:
         """Metrics of ``task`` on ``dataset``, named ``split/name`` (``test/accuracy``, ...)."""
@@ -593,9 +603,11 @@ class Trainer:
                 "schedulers": [s.state_dict() if s is not None else None for s in self.schedulers],
             }
         )
+        from torchmetrics import Metric
+
         metric_states = {}
         for name, m in self.task.named_modules():
-            if hasattr(m, "metric_state") and hasattr(m, "compute"):
+            if isinstance(m, Metric):  # the metrics themselves, not the per-split MetricCollections
                 metric_states[name] = {"state": dict(m.metric_state), "updates": int(getattr(m, "_update_count", 0))}
         registered = {k: _module_path(self.task, m) for k, m in self._train_log.metrics.items()}
         extra_tree, extra_tensors = ckpt.split_tensors(

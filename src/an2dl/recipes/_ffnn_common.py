@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.core import ArrayDataset, DatasetInfo, DataSplits
+from ..data.core import ArrayDataset, ClassificationInfo, DatasetInfo, DataSplits
 
 __all__ = ["logic_gate", "xor_splits", "sine_splits", "decision_surface", "history_series", "LOGIC_INPUTS"]
 
@@ -37,7 +37,7 @@ def logic_gate(name: str) -> torch.Tensor:
 def xor_splits() -> DataSplits:
     """XOR's four points as training, validation and test set (the function itself is the data)."""
     ds = ArrayDataset(LOGIC_INPUTS.clone(), logic_gate("xor"))
-    return DataSplits(ds, ds, ds, DatasetInfo("xor", num_classes=2, class_names=["0", "1"], input_shape=(2,)))
+    return DataSplits(ds, ds, ds, ClassificationInfo("xor", class_names=["0", "1"], input_shape=(2,)))
 
 
 def sine_splits(*, n_train: int, n_val: int, n_test: int, noise: float, seed: int) -> DataSplits:

@@ -36,7 +36,7 @@ def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
     task.eval()
     with torch.no_grad():
         dtype = next(task.parameters()).dtype
-        probs = task.predict_step((x.to(trainer.device, dtype), y), None)
+        probs = task.predict_step(task.as_batch((x.to(trainer.device, dtype), y)), None)
     task.train(was_training)
     if not isinstance(probs, torch.Tensor) or probs.dim() != 2:
         return

@@ -75,7 +75,7 @@ class SeqClassify(Recipe):
         data = get_dataset("temporal-order", min_length=d.min_length, max_length=d.max_length, n_train=d.n_train,
                            n_val=d.n_val, n_test=d.n_test, seed=d.seed)
         model = get_model("recurrent_classifier", num_classes=data.info.num_classes,
-                          vocab_size=data.info.extra["vocab_size"], embedding_dim=m.embedding_dim, cell=m.cell,
+                          vocab_size=data.info.vocab_size, embedding_dim=m.embedding_dim, cell=m.cell,
                           hidden_size=m.hidden_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
                           dropout=m.dropout, initial_state=m.initial_state, pooling=m.pooling)
         task = SequenceClassificationTask(model, num_classes=data.info.num_classes, optimizer=cfg.optim)

@@ -2,6 +2,7 @@
 
 from .classification import ClassificationTask
 from .generative import AutoencoderTask, GANTask, VAETask
+from .kinds import TASK_KINDS, kind_of, task_for_kind
 from .regression import BinaryClassificationTask, RegressionTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
 
@@ -14,5 +15,8 @@ __all__ = [
     "RegressionTask",
     "SequenceClassificationTask",
     "SequenceRegressionTask",
+    "TASK_KINDS",
     "VAETask",
+    "kind_of",
+    "task_for_kind",
 ]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.transforms.base import Transform
+from ..data.batch import Batch
+from ..engine.metrics import metric
 from ..engine.optim import OptimizerSpec
+from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
 
@@ -49,7 +50,12 @@ class ClassificationTask(Task):
     Shape:
         batch ``(x, y)`` with ``y`` int64 ``[B]`` in ``[0, K)`` (or ``[B, K]``
         probabilities); ``predict_step`` returns softmax probabilities ``[B, K]``.
+        Fields: ``inputs`` and ``targets``; tuple batches are ``(inputs, targets)``.
     """
+
+    kind = "classification"
+    required_fields = ("inputs", "targets")
+    augment_fields = {"targets": "label"}
 
     def __init__(
         self,
@@ -63,7 +69,7 @@ class ClassificationTask(Task):
         augment: nn.Module | None = None,
         aux_weight: float = 0.3,
     ) -> None:
-        super().__init__(optimizer)
+        super().__init__(optimizer, augment=augment)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ConfigError(f"ClassificationTask num_classes must be an integer >= 2; got {num_classes!r}")
         for k in top_k:
@@ -74,36 +80,22 @@ class ClassificationTask(Task):
         self.loss_fn = loss if loss is not None else F.cross_entropy
         self.top_k = tuple(top_k)
         self.compute_train_metrics = compute_train_metrics
-        self.augment = augment
         self.aux_weight = aux_weight
-        self.train_metrics = self._make_metrics("train")
-        self.val_metrics = self._make_metrics("val")
-        self.test_metrics = self._make_metrics("test")
-
-    def _make_metrics(self, split: str) -> nn.ModuleDict:
-        from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
-
-        K = self.num_classes
-        m: dict[str, nn.Module] = {"accuracy": MulticlassAccuracy(K, average="micro")}
-        for k in self.top_k:
-            m[f"top{k}_accuracy"] = MulticlassAccuracy(K, top_k=k, average="micro")
-        if split != "train":
-            m["confusion_matrix"] = MulticlassConfusionMatrix(K)
-        return nn.ModuleDict(m)
+        scored = ("train", "val", "test") if compute_train_metrics else ("val", "test")
+        K = num_classes
+        self.declare_metrics({
+            "accuracy": metric("accuracy", num_classes=K, splits=scored),
+            **{f"top{k}_accuracy": metric("accuracy", num_classes=K, top_k=k, splits=scored) for k in self.top_k},
+            "confusion_matrix": metric("confusion_matrix", num_classes=K, splits=("val", "test")),
+        })
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x, y = batch[0], batch[1]
-        if ctx.training and self.augment is not None:
-            if isinstance(self.augment, Transform):
-                x, y = self.augment(x, y)  # label-aware: Mixup/CutMix return soft targets
-            else:
-                x = self.augment(x)
-        out = self.model(x)
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        out = self.model(batch.inputs)
         logits, aux = (out[0], [a for a in out[1:] if a is not None]) if isinstance(out, (tuple, list)) else (out, [])
-        return self._score(logits, y, ctx, aux)
+        return self._score(logits, batch.targets, ctx, aux)
 
     def _score(self, logits: torch.Tensor, y: torch.Tensor, ctx: StepContext, aux: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         """Loss of ``logits`` (plus the weighted auxiliary losses) against ``y``, logged with the split's metrics."""
@@ -115,13 +107,25 @@ class ClassificationTask(Task):
         for a in aux:
             loss = loss + self.aux_weight * self.loss_fn(a, y)
         ctx.log("loss", loss)
-        if ctx.split != "train" or self.compute_train_metrics:
-            for name, metric in getattr(self, f"{ctx.split}_metrics").items():
-                metric.update(logits.detach(), y.argmax(dim=1) if y.dim() == 2 else y)
-                ctx.log(name, metric)
+        self.update_metrics(ctx, logits.detach(), y.argmax(dim=1) if y.dim() == 2 else y)
         return loss
 
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        return self.model(batch.inputs).softmax(dim=-1)
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self.model(x).softmax(dim=-1)
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Top-k class probabilities of images (PNG/JPEG, ``.npy``) or, for vector models, ``.npy`` arrays / numbers.
+
+        Images are converted to the model's channels, resized to its
+        ``preprocessing.input_shape`` and scaled to [0, 1] like the training
+        data; ``--top K`` shows the K most likely classes (default 1).
+
+        Returns:
+            One line per input, ``"<input>: <class> (<probability>), ..."``; ``values``
+            holds ``(input, [(class name, probability), ...])``.
+        """
+        from .predictors import classify_inputs
+
+        return classify_inputs(model, meta, inputs, options, kind=cls.kind)

@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.batch import Batch
 from ..engine.optim import OptimizerSpec
+from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
 from ..losses.generative import (
@@ -43,10 +44,11 @@ __all__ = ["AutoencoderTask", "VAETask", "GANTask", "GAN_LOSSES", "clip_weights_
 Regularizer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _images(batch: Any) -> torch.Tensor:
-    x = batch[0] if isinstance(batch, (list, tuple)) else batch
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a batch of image tensors (or a tuple starting with one); got {type(x).__name__}")
+def _images(batch: Batch) -> torch.Tensor:
+    x = batch.inputs
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"batch.inputs must be a tensor of images [B, ...]; got {got}")
     return x
 
 
@@ -74,6 +76,7 @@ class AutoencoderTask(Task):
         are ignored: training is unsupervised); ``predict_step`` returns reconstructions.
     """
 
+    kind = "autoencoder"
     LOSSES = ("l2", "mse", "bce")
     REGULARIZERS = ("l1", "kl", "tv")
 
@@ -131,7 +134,7 @@ class AutoencoderTask(Task):
             raise ValueError("a regularizer callable must return a scalar tensor")
         return value
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         x = _images(batch)
         code = self.model.encode(x)
         x_hat = self.model.decode(code)
@@ -147,8 +150,25 @@ class AutoencoderTask(Task):
         return loss
 
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         return self.model(_images(batch))
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Reconstruct image files: ``digit.png`` -> ``digit.recon.png`` beside it, or in ``--out DIR``.
+
+        Each image is brought to ``preprocessing.input_shape`` (channels, size,
+        values in [0, 1]) and written back as ``D(E(s))`` at that size.
+
+        Returns:
+            One line per image, ``"<input>: <reconstruction> (l2 error e)"``; ``values``
+            holds ``(input, reconstruction file)``.
+        """
+        from .predictors import reconstruct_inputs
+
+        options.refuse_unused(cls.kind, ("out",))
+        return reconstruct_inputs(model, meta, inputs, options, kind=cls.kind)
 
 
 class VAETask(Task):
@@ -165,6 +185,7 @@ class VAETask(Task):
     the reconstruction from the posterior mean.
     """
 
+    kind = "vae"
     def __init__(
         self, model: nn.Module, *, likelihood: str = "bernoulli", beta: float = 1.0, optimizer: OptimizerSpec | None = None
     ) -> None:
@@ -183,7 +204,7 @@ class VAETask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         x = _images(batch)
         mu, logvar = self.model.encode(x)
         z = self.model.reparameterize(mu, logvar)
@@ -196,12 +217,38 @@ class VAETask(Task):
         return terms.loss
 
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         return self.model(_images(batch))
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images decoded from the prior ``N(0, I)``."""
         return self.model.sample(n, generator=generator)
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Reconstruct image files (from the posterior mean) and/or draw ``--samples N`` images from the prior.
+
+        Image inputs are reconstructed as by
+        :meth:`AutoencoderTask.predict_inputs`; ``--samples N`` (default 16
+        when no image is given) decodes ``z ~ N(0, I)`` drawn with ``--seed``
+        into one PNG grid, in ``--out DIR`` or ``<run_dir>/samples``.
+
+        Returns:
+            The reconstructions' lines, then ``"<n> samples (seed <s>): <grid file>"``.
+        """
+        from .predictors import draw_samples, reconstruct_inputs
+
+        options.refuse_unused(cls.kind, ("samples", "seed", "out"))
+        result = Prediction()
+        if inputs:
+            result = reconstruct_inputs(model, meta, inputs, options, kind=cls.kind)
+        if options.samples is not None or not inputs:
+            drawn = draw_samples(model, meta, options, kind=cls.kind)
+            result.lines += drawn.lines
+            result.files += drawn.files
+            result.values += drawn.values
+        return result
 
 
 #: the adversarial objectives :class:`GANTask` knows
@@ -262,6 +309,7 @@ class GANTask(Task):
     for both players, also when the generator did not step.
     """
 
+    kind = "gan"
     automatic_optimization = False
 
     def __init__(
@@ -346,7 +394,7 @@ class GANTask(Task):
             return generator_minimax_loss(scores)
         return generator_nonsaturating_loss(scores)
 
-    def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         real = _images(batch)
         opt_g, opt_d = ctx.optimizers
         n = real.shape[0]
@@ -377,13 +425,33 @@ class GANTask(Task):
             out["g_loss"] = g_loss.detach()
         return out
 
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def validation_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         real = _images(batch)
         fake = self.generator(self.noise(real.shape[0], real.device))
         d_loss = self._discriminator_terms(real, fake, ctx)
         ctx.log("g_loss", self._generator_loss(self.discriminator(fake)))
         return d_loss
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """Images for a batch of noise vectors ``[B, latent_dim]``."""
         return self.generator(_images(batch))
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Draw ``--samples N`` images (default 16) from the exported generator into one PNG grid.
+
+        The noise ``z ~ N(0, I)`` comes from a generator seeded with ``--seed``
+        (default 0); the grid goes to ``--out DIR`` or ``<run_dir>/samples``.
+        A GAN generates from noise, so it takes no input files.
+
+        Returns:
+            One line ``"<n> samples (seed <s>): <grid file>"``; ``values`` holds the images ``[n, C, H, W]``.
+        """
+        from .predictors import draw_samples
+
+        options.refuse_unused(cls.kind, ("samples", "seed", "out"))
+        if inputs:
+            raise ConfigError(f"the gan model of {options.source} generates from noise and takes no inputs; got "
+                              f"{inputs[0]!r} (use --samples N)")
+        return draw_samples(model, meta, options, kind=cls.kind)

@@ -12,13 +12,14 @@ criterion, or a loss with :func:`~an2dl.losses.basic.with_l2_penalty`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from ..data.batch import Batch
 from ..engine.optim import OptimizerSpec
+from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
 from ..losses.basic import bce_with_logits, get_loss, mse
@@ -49,14 +50,19 @@ class RegressionTask(Task):
         loss: ``loss(prediction, target)``, a name of :data:`~an2dl.losses.basic.LOSSES`,
             or ``None`` for the mean squared error.
         optimizer: :class:`OptimizerSpec` (default SGD, lr 0.01).
+        augment: training-time transform of the inputs (see :class:`~an2dl.engine.Task`).
 
     Shape:
         batch ``(x, t)``; ``t`` has the prediction's shape, or ``[B]`` for a
         ``[B, 1]`` prediction.  ``predict_step`` returns the predictions.
     """
 
-    def __init__(self, model: nn.Module, *, loss: LossFn | str | None = None, optimizer: OptimizerSpec | None = None) -> None:
-        super().__init__(optimizer)
+    kind = "regression"
+    required_fields = ("inputs", "targets")
+
+    def __init__(self, model: nn.Module, *, loss: LossFn | str | None = None, optimizer: OptimizerSpec | None = None,
+                 augment: nn.Module | None = None) -> None:
+        super().__init__(optimizer, augment=augment)
         if not isinstance(model, nn.Module):
             raise ConfigError(f"RegressionTask model must be an nn.Module; got {type(model).__name__}")
         self.model = model
@@ -73,9 +79,9 @@ class RegressionTask(Task):
             return t.reshape(y.shape).to(y.dtype)
         raise ValueError(f"targets must have the predictions' shape {list(y.shape)}; got {list(t.shape)}")
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x, t = batch[0], batch[1]
-        y = self.model(x)
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        y = self.model(batch.inputs)
+        t = batch.targets
         t = self._align(y, t)
         loss = self.loss_fn(y, t)
         ctx.log("loss", loss)
@@ -83,6 +89,21 @@ class RegressionTask(Task):
             ctx.log("mse", ((y - t) ** 2).mean())
             ctx.log("mae", (y - t).abs().mean())
         return loss
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """The predicted numbers for feature vectors: ``.npy`` arrays or numbers written out (``0.5``, ``0,1``).
+
+        A ``.npy`` file holds one sample (``preprocessing.input_shape``) or
+        ``N`` (``[N, *input_shape]``; for a one-number input also ``[N]``).
+
+        Returns:
+            One line per sample, ``"<input>: <y_1>, ..."``; ``values`` holds ``(input, [y_1, ...])``.
+        """
+        from .predictors import regress_inputs
+
+        return regress_inputs(model, meta, inputs, options, kind=cls.kind)
 
 
 
@@ -96,6 +117,7 @@ class BinaryClassificationTask(Task):
         loss: ``loss(z, t)``, a loss name, or ``None`` for the binary
             cross-entropy from logits.
         optimizer: :class:`OptimizerSpec`.
+        augment: training-time transform of the inputs (see :class:`~an2dl.engine.Task`).
 
     Shape:
         batch ``(x, t)`` with ``t [B]``: 0/1 for the cross-entropy, -1/+1 for
@@ -104,8 +126,12 @@ class BinaryClassificationTask(Task):
         positive class.
     """
 
-    def __init__(self, model: nn.Module, *, loss: LossFn | str | None = None, optimizer: OptimizerSpec | None = None) -> None:
-        super().__init__(optimizer)
+    kind = "binary_classification"
+    required_fields = ("inputs", "targets")
+
+    def __init__(self, model: nn.Module, *, loss: LossFn | str | None = None, optimizer: OptimizerSpec | None = None,
+                 augment: nn.Module | None = None) -> None:
+        super().__init__(optimizer, augment=augment)
         if not isinstance(model, nn.Module):
             raise ConfigError(f"BinaryClassificationTask model must be an nn.Module; got {type(model).__name__}")
         self.model = model
@@ -123,9 +149,9 @@ class BinaryClassificationTask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scores(x)
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x, t = batch[0], batch[1]
-        z = self.scores(x)
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        z = self.scores(batch.inputs)
+        t = batch.targets
         if t.shape != z.shape:
             raise ValueError(f"targets must have shape {list(z.shape)} (one per sample); got {list(t.shape)}")
         t = t.to(z.dtype)
@@ -136,6 +162,19 @@ class BinaryClassificationTask(Task):
         return loss
 
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return torch.sigmoid(self.scores(x))
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        return torch.sigmoid(self.scores(batch.inputs))
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """``P(positive) = σ(z)`` and the decided class (``z > 0``) for ``.npy`` arrays or numbers such as ``0,1``.
+
+        ``class_names`` ``[negative, positive]`` of ``model.json`` name the classes.
+
+        Returns:
+            One line per sample, ``"<input>: P(<positive>) = <p> -> <class>"``; ``values`` holds ``(input, p)``.
+        """
+        from .predictors import score_binary_inputs
+
+        return score_binary_inputs(model, meta, inputs, options, kind=cls.kind)

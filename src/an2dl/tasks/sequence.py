@@ -22,33 +22,39 @@ the state still sees the whole past.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.batch import Batch
+from ..data.text import PAD, check_token_ids
+from ..engine.metrics import build_metric, metric
 from ..engine.optim import OptimizerSpec
+from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
 from ..nn.device import module_device
-from ..nn.recurrent import Recurrent, detach_state, lengths_to_mask
+from ..nn.masks import lengths_to_mask
+from ..nn.recurrent import Recurrent, detach_state
 from .classification import ClassificationTask
 from .regression import RegressionTask
 
 __all__ = ["SequenceRegressionTask", "SequenceClassificationTask", "LanguageModelTask", "perplexity_metric",
            "stream_nll", "has_bidirectional_layer"]
 
-def _unpack(batch: Any, owner: str) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """``(x, y)`` -> ``((x,), y)``; ``(x, lengths, y)`` -> ``((x, lengths), y)``."""
-    if not isinstance(batch, (list, tuple)) or len(batch) not in (2, 3):
-        got = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (list, tuple)) else type(batch).__name__
-        raise ValueError(f"{owner} batches must be (x, y) or (x, lengths, y); got {got}")
-    return tuple(batch[:-1]), batch[-1]
+def _tuple_fields(n: int) -> tuple[str, ...]:
+    """Tuple batches of sequence tasks: ``(inputs, targets)`` or ``(inputs, lengths, targets)``."""
+    return {1: ("inputs",), 3: ("inputs", "lengths", "targets")}.get(n, ("inputs", "targets"))
+
+
+def _model_args(batch: Batch) -> tuple[torch.Tensor, ...]:
+    """``(inputs,)`` or, when the batch carries lengths, ``(inputs, lengths)``."""
+    return (batch.inputs, batch.lengths) if "lengths" in batch else (batch.inputs,)
 
 
 def has_bidirectional_layer(model: nn.Module) -> bool:
@@ -76,18 +82,20 @@ class SequenceRegressionTask(RegressionTask):
         batch ``(x, y)`` or ``(x, lengths, y)``; ``predict_step`` returns the predictions.
     """
 
+    kind = "sequence_regression"
     def __init__(self, model: nn.Module, *, loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 optimizer: OptimizerSpec | None = None) -> None:
-        super().__init__(model, loss=loss, optimizer=optimizer)
-        from torchmetrics import MeanSquaredError
+                 optimizer: OptimizerSpec | None = None, augment: nn.Module | None = None) -> None:
+        super().__init__(model, loss=loss, optimizer=optimizer, augment=augment)
+        self.declare_metrics({"rmse": metric("rmse")})
 
-        self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
+    def tuple_fields(self, n: int) -> tuple[str, ...]:
+        return _tuple_fields(n)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.model(*args)
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        args, y = _unpack(batch, "SequenceRegressionTask")
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        args, y = _model_args(batch), batch.targets
         pred = self.model(*args)
         if pred.shape != y.shape:
             raise ValueError(f"the model's predictions {list(pred.shape)} must have the target's shape {list(y.shape)}")
@@ -101,15 +109,27 @@ class SequenceRegressionTask(RegressionTask):
             err = pred.detach() - y
             ctx.log("mse", err.pow(2).mean(), batch_size=n)
             ctx.log("mae", err.abs().mean(), batch_size=n)
-        metric = getattr(self, f"{ctx.split if ctx.split in ('train', 'val') else 'test'}_rmse")
-        metric.update(pred.detach().reshape(-1), y.reshape(-1))
-        ctx.log("rmse", metric)
+        self.update_metrics(ctx, pred.detach().reshape(-1), y.reshape(-1))
         return loss
 
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        return self.model(*_model_args(batch))
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        args = _unpack(batch, "SequenceRegressionTask")[0] if isinstance(batch, (list, tuple)) and len(batch) > 1 else (batch,)
-        return self.model(*args)
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """The numbers predicted from each sequence, one ``.npy`` file each.
+
+        A file holds one sequence: float features ``[T]`` or ``[T, D]`` (``D``
+        the model's input size; e.g. the window of past observations a
+        forecaster reads) or integer token ids ``[T]``; no padding.
+
+        Returns:
+            One line per file with every predicted number; ``values`` holds ``(input, [y, ...])``.
+        """
+        from .predictors import regress_sequences
+
+        return regress_sequences(model, meta, inputs, options, kind=cls.kind)
 
 
 class SequenceClassificationTask(ClassificationTask):
@@ -123,50 +143,43 @@ class SequenceClassificationTask(ClassificationTask):
         ``predict_step`` returns probabilities ``[B, K]``.
     """
 
-    def step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        args, y = _unpack(batch, "SequenceClassificationTask")
-        return self._score(self.model(*args), y, ctx)
+    kind = "sequence_classification"
+    def tuple_fields(self, n: int) -> tuple[str, ...]:
+        return _tuple_fields(n)
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        args = _unpack(batch, "SequenceClassificationTask")[0] if isinstance(batch, (list, tuple)) and len(batch) > 1 else (batch,)
-        return self.model(*args).softmax(dim=-1)
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        return self._score(self.model(*_model_args(batch)), batch.targets, ctx)
+
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        return self.model(*_model_args(batch)).softmax(dim=-1)
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Top-k class probabilities of sequences, one ``.npy`` file each.
+
+        A file holds one sequence without padding: integer token ids ``[T]``
+        (checked against the model's vocabulary) or float features ``[T, D]``.
+
+        Returns:
+            One line per file, ``"<input>: <class> (<probability>), ..."``; ``values``
+            holds ``(input, [(class name, probability), ...])``.
+        """
+        from .predictors import classify_sequences
+
+        return classify_sequences(model, meta, inputs, options, kind=cls.kind)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-@functools.cache
-def _perplexity_class() -> type:
-    # defined on first use: importing torchmetrics costs a second, which listing recipes should not pay
-    from torchmetrics import Metric
-
-    class TokenPerplexity(Metric):
-        """Perplexity ``exp(Σ NLL / #tokens)`` of every token seen since the last reset."""
-
-        full_state_update = False
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.add_state("nll", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-            self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-        def update(self, nll_sum: torch.Tensor, count: torch.Tensor | int) -> None:
-            self.nll += nll_sum.detach().to(self.nll)
-            self.count += torch.as_tensor(count, dtype=torch.float64, device=self.count.device)
-
-        def compute(self) -> torch.Tensor:
-            return torch.exp(self.nll / self.count)
-
-    return TokenPerplexity
-
-
 def perplexity_metric() -> Any:
     """A torchmetrics ``Metric`` for corpus perplexity, ``exp(Σ NLL / #tokens)``.
 
     ``update(nll_sum, count)`` takes the summed negative log-likelihood in
     nats and the number of tokens; the sums are reduced across processes, so
     ``compute()`` is the exact perplexity of everything seen, not a mean of
-    batch perplexities.
+    batch perplexities.  The same object as ``metric("perplexity")`` builds.
     """
-    return _perplexity_class()()
+    return build_metric(metric("perplexity"))
 
 
 class LanguageModelTask(Task):
@@ -200,8 +213,13 @@ class LanguageModelTask(Task):
     counts one step per batch while the optimiser steps once per ``k1`` tokens.
     """
 
+    kind = "language_model"
+    batch_fields = ("tokens", "targets")
+    required_fields = ("tokens", "targets")
+    predict_fields = ("tokens",)
+
     def __init__(self, model: nn.Module, *, bptt: str = "full", k1: int | None = None, k2: int | None = None,
-                 ignore_index: int = 0, optimizer: OptimizerSpec | None = None) -> None:
+                 ignore_index: int = PAD, optimizer: OptimizerSpec | None = None) -> None:
         super().__init__(optimizer)
         if bptt not in ("full", "truncated"):
             raise ConfigError(f"LanguageModelTask bptt must be 'full' or 'truncated'; got {bptt!r}")
@@ -223,9 +241,7 @@ class LanguageModelTask(Task):
             self.automatic_optimization = False
         self.model, self.bptt, self.k1, self.k2 = model, bptt, k1, k2
         self.ignore_index = ignore_index
-        self.train_perplexity = perplexity_metric()
-        self.val_perplexity = perplexity_metric()
-        self.test_perplexity = perplexity_metric()
+        self.declare_metrics({"perplexity": metric("perplexity")})
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
@@ -239,22 +255,22 @@ class LanguageModelTask(Task):
         return nll, int((y != self.ignore_index).sum())
 
     def _log(self, ctx: StepContext, nll: torch.Tensor, count: int) -> None:
-        split = ctx.split if ctx.split in ("train", "val") else "test"
         mean = nll.detach() / max(count, 1)
         ctx.log("loss", mean, batch_size=count)
         ctx.log("bits_per_token", mean / math.log(2), batch_size=count)
-        metric = getattr(self, f"{split}_perplexity")
-        metric.update(nll.detach(), count)
-        ctx.log("perplexity", metric)
+        self.update_metrics(ctx, nll.detach(), count)
 
-    @staticmethod
-    def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-            raise ValueError("LanguageModelTask batches must be (tokens [B, T], next tokens [B, T])")
-        return batch[0], batch[1]
+    def check_batch(self, batch: Batch, split: str) -> None:
+        super().check_batch(batch, split)
+        vocab = getattr(self.model, "vocab_size", None)
+        if isinstance(vocab, int):
 
-    def training_step(self, batch: Any, ctx: StepContext) -> torch.Tensor | None:
-        x, y = self._check_batch(batch)
+            for name in ("tokens", "targets"):
+                if name in batch:
+                    check_token_ids(batch[name], vocab, name=f"batch.{name}")
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor | None:
+        x, y = batch.tokens, batch.targets
         if self.bptt == "full":
             nll, count = self._nll(self.model(x), y)
             self._log(ctx, nll, count)
@@ -294,16 +310,33 @@ class LanguageModelTask(Task):
         self._log(ctx, total_nll, total_count)
         return total_nll / max(total_count, 1)
 
-    def validation_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
-        x, y = self._check_batch(batch)
+    def validation_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        x, y = batch.tokens, batch.targets
         nll, count = self._nll(self.model(x), y)
         self._log(ctx, nll, count)
         return nll / max(count, 1)
 
-    def predict_step(self, batch: Any, ctx: StepContext) -> torch.Tensor:
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """Log-probabilities of the next token ``[B, T, V]``."""
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self.model(x).log_softmax(dim=-1)
+        return self.model(batch.tokens).log_softmax(dim=-1)
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Continue ``--prompt`` and the text of each input file with the saved character vocabulary.
+
+        ``--length`` characters (default 200) are drawn one at a time at
+        ``--temperature`` (default 0.8), among the ``--top`` most likely when
+        given, from a generator seeded with ``--seed`` (default 0); without a
+        prompt the model starts a new line.  With ``--out DIR`` the texts are
+        written to ``DIR/<name>.sample.txt`` instead of printed.
+
+        Returns:
+            The prompt followed by its continuation, as lines; ``values`` holds ``(source, text)``.
+        """
+        from .predictors import continue_text
+
+        return continue_text(model, meta, inputs, options, kind=cls.kind)
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import ConfigError
-from ..core import ArrayDataset, DatasetInfo, DataSplits
+from ..core import ArrayDataset, ClassificationInfo, DataSplits
 from ..splits import holdout_split
 
 __all__ = ["image_splits", "resize_images", "pad_images"]
@@ -59,9 +59,8 @@ def image_splits(
     x_train = x_trainval[train_idx]
     mean = x_train.mean(dim=(0, 2, 3))
     std = x_train.std(dim=(0, 2, 3))
-    info = DatasetInfo(
+    info = ClassificationInfo(
         name=name,
-        num_classes=len(class_names),
         class_names=class_names,
         input_shape=tuple(x_train.shape[1:]),
         mean=tuple(round(float(m), 6) for m in mean),

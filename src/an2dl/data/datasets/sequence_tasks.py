@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from ...engine.rng import derive_seed
-from ..core import ArrayDataset, DatasetInfo, DataSplits
+from ..._utils.rng import derive_seed
+from ..core import ArrayDataset, DataSplits, SequenceInfo
 from ..registry import register_dataset
 from ..sequences import (
     TEMPORAL_ORDER_CLASSES,
@@ -65,7 +65,7 @@ def adding_problem_dataset(*, length: int = 100, n_train: int = 10000, n_val: in
         prediction 1 has mean squared error 1/6.
     """
     parts = _draws("adding-problem", seed, (n_train, n_val, n_test), lambda n, k: adding_problem(n, length, seed=k))
-    info = DatasetInfo(name="adding-problem", input_shape=(length, 2), extra={"length": length, "baseline_mse": 1 / 6})
+    info = SequenceInfo(name="adding-problem", input_shape=(length, 2), feature_size=2, extra={"length": length, "baseline_mse": 1 / 6})
     return DataSplits(parts[0], parts[1], parts[2], info)
 
 
@@ -76,13 +76,13 @@ def temporal_order_dataset(*, min_length: int = 20, max_length: int = 50, n_trai
 
     Returns:
         :class:`DataSplits` of ``(tokens [max_length] int64, length int64, label int64)``;
-        ``info.extra["vocab_size"] = 10``.
+        ``info.vocab_size = 10``.
     """
     parts = _draws("temporal-order", seed, (n_train, n_val, n_test),
                    lambda n, k: temporal_order(n, min_length=min_length, max_length=max_length, seed=k))
-    info = DatasetInfo(name="temporal-order", num_classes=4, class_names=list(TEMPORAL_ORDER_CLASSES),
-                       input_shape=(max_length,),
-                       extra={"vocab_size": len(TEMPORAL_ORDER_SYMBOLS), "symbols": dict(TEMPORAL_ORDER_SYMBOLS),
+    info = SequenceInfo(name="temporal-order", class_names=list(TEMPORAL_ORDER_CLASSES),
+                       input_shape=(max_length,), vocab_size=len(TEMPORAL_ORDER_SYMBOLS),
+                       extra={"symbols": dict(TEMPORAL_ORDER_SYMBOLS),
                               "min_length": min_length, "max_length": max_length})
     return DataSplits(parts[0], parts[1], parts[2], info)
 
@@ -97,6 +97,6 @@ def leaky_integrator_dataset(*, length: int = 30, decay: float = 0.9, initial_va
     """
     parts = _draws("leaky-integrator", seed, (n_train, n_val, n_test),
                    lambda n, k: leaky_integrator(n, length, decay=decay, initial_value=initial_value, seed=k))
-    info = DatasetInfo(name="leaky-integrator", input_shape=(length, 1),
+    info = SequenceInfo(name="leaky-integrator", input_shape=(length, 1), feature_size=1,
                        extra={"decay": decay, "initial_value": initial_value})
     return DataSplits(parts[0], parts[1], parts[2], info)

@@ -40,7 +40,7 @@ from .photometric import (
     RandomHue,
     RandomSaturation,
 )
-from .targets import TargetBatch, check_boxes, collate_samples
+from .targets import TargetBatch, collate_samples
 
 __all__ = [
     "COCO_KEYPOINT_NAMES",
@@ -71,7 +71,6 @@ __all__ = [
     "TargetBatch",
     "Transform",
     "affine_matrix",
-    "check_boxes",
     "collate_samples",
     "flip_map_from_names",
 ]

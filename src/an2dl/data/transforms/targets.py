@@ -57,33 +57,13 @@ from typing import Any
 
 import torch
 
+from ...ops.boxes import check_boxes
 from ..images import check_image
 
-__all__ = ["TargetBatch", "INSTANCE_KEYS", "IMAGE_KEYS", "check_boxes", "collate_samples"]
+__all__ = ["TargetBatch", "INSTANCE_KEYS", "IMAGE_KEYS", "collate_samples"]
 
 IMAGE_KEYS = ("label", "mask")
 INSTANCE_KEYS = ("boxes", "labels", "masks", "keypoints", "iscrowd")
-
-
-def check_boxes(boxes: torch.Tensor, *, name: str = "boxes") -> torch.Tensor:
-    """Validate ``[N, 4]`` float ``(x1, y1, x2, y2)`` boxes with ``x2 >= x1`` and ``y2 >= y1``.
-
-    Raises:
-        TypeError: not a floating-point tensor; ValueError: wrong shape or malformed (degenerate) boxes.
-    """
-    if not isinstance(boxes, torch.Tensor) or not boxes.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor [N, 4]; got {getattr(boxes, 'dtype', type(boxes).__name__)}")
-    if boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"Expected {name} to be a tensor of shape [N, 4] in (x1, y1, x2, y2); got {list(boxes.shape)}")
-    bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        raise ValueError(
-            f"{name} must satisfy x2 >= x1 and y2 >= y1 (x1, y1, x2, y2 format); box {i} is {boxes[i].tolist()}"
-        )
-    if not bool(torch.isfinite(boxes).all()):
-        raise ValueError(f"{name} must be finite")
-    return boxes
 
 
 @dataclasses.dataclass
@@ -319,7 +299,10 @@ def _pack_instances(tb: TargetBatch, samples: list[dict[str, Any]], h: int, w: i
             elif v.shape[0] != n:
                 raise ValueError(f"per-instance targets must agree on N; {keys[0]} has {n}, {k} has {v.shape[0]}")
         if "boxes" in s:
-            check_boxes(s["boxes"], name="target['boxes']")
+            b = s["boxes"]
+            if isinstance(b, torch.Tensor) and not b.is_floating_point():
+                raise TypeError(f"target['boxes'] must be a floating-point tensor [N, 4]; got {b.dtype}")
+            check_boxes(b, name="target['boxes']")
         if "keypoints" in s:
             kp = s["keypoints"]
             if kp.dim() != 3 or kp.shape[2] != 3 or not kp.is_floating_point():
