@@ -7,6 +7,14 @@ preprocessing the model expects and the class names, so that::
 
 rebuilds the exact architecture through the registry and loads the weights
 strictly.  With the ``onnx`` extra, :func:`export_onnx` writes an ONNX graph.
+
+``task`` is the kind of the task that trained the model (``classification``,
+``regression``, ``autoencoder``, ``gan``, ... — :data:`an2dl.tasks.TASK_KINDS`),
+which tells ``an2dl predict`` what the outputs mean; a recipe writes it with
+``export(model, dir, **TaskClass.export_metadata(class_names=..., preprocessing=...))``.
+Format version 2 always records a kind; version-1 files (``"generator"`` for
+GANs, ``"classification"`` for every other non-autoencoder) are read through
+:func:`an2dl.tasks.kind_of`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from .errors import CheckpointError, ConfigError
 __all__ = ["export", "load", "load_metadata", "export_onnx"]
 
 FORMAT = "an2dl-model"
+#: version of model.json written by :func:`export` (2: ``task`` is always a task kind)
+VERSION = 2
 
 
 def export(
@@ -43,7 +53,8 @@ def export(
         class_names: names of the output classes.
         preprocessing: what inputs must look like, e.g. ``{"input_shape": [1, 32, 32],
             "value_range": [0, 1], "mean": null, "std": null}``.
-        task: kind of model (``classification``, ...).
+        task: the task kind (a key of :data:`an2dl.tasks.TASK_KINDS`, e.g.
+            ``"classification"``, ``"regression"``, ``"autoencoder"``, ``"gan"``).
 
     Returns:
         The path of ``model.json``.
@@ -52,6 +63,8 @@ def export(
 
     from .models import model_spec
 
+    if not isinstance(task, str) or not task:
+        raise ConfigError(f"export task must be a task kind such as 'classification'; got {task!r}")
     spec = model_spec(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +73,7 @@ def export(
     os.replace(tmp, directory / "model.safetensors")
     meta = {
         "format": FORMAT,
-        "version": 1,
+        "version": VERSION,
         "name": spec["name"],
         "kwargs": spec["kwargs"],
         **({"transfer": spec["transfer"]} if "transfer" in spec else {}),

@@ -15,7 +15,7 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     p = argparse.ArgumentParser(
         prog="an2dl",
@@ -47,10 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--split", default="test", choices=["train", "val", "test"])
 
-    s = sub.add_parser("predict", help="classify image files (PNG/JPEG) or .npy arrays with a run's model")
-    s.add_argument("run_dir")
-    s.add_argument("inputs", nargs="+")
-    s.add_argument("--top", type=int, default=1, help="show the top-k classes")
+    s = sub.add_parser(
+        "predict",
+        help="use a run's model: classes, values, reconstructions, samples or text, as its task kind defines",
+        description="Use a run's exported model on inputs. Classifiers read images (PNG/JPEG/.npy) or vectors and "
+                    "print the top classes; regression and binary models read .npy arrays or numbers such as 0.5 or "
+                    "0,1; sequence models read .npy sequences ([T] token ids or [T, D] features); autoencoders and "
+                    "VAEs write NAME.recon.png; GANs and VAEs draw --samples N into a PNG grid; character language "
+                    "models continue --prompt and text files.",
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (with model/) or an exported model's folder")
+    s.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image, .npy or text files, or numbers such as 0.5 or 0,1 (as the model's task kind reads)")
+    s.add_argument("--top", type=int, metavar="K", help="classifiers: show the top K classes (default 1); "
+                                                       "language models: sample among the K most likely characters")
+    s.add_argument("--samples", type=int, metavar="N", help="GANs and VAEs: images drawn into the sample grid (default 16)")
+    s.add_argument("--seed", type=int, metavar="S", help="seed of the samples and of generated text (default 0)")
+    s.add_argument("--out", metavar="DIR", help="folder for written files (default: beside each input; samples: RUN_DIR/samples)")
+    s.add_argument("--prompt", metavar="TEXT", help="language models: text to continue")
+    s.add_argument("--length", type=int, metavar="N", help="language models: characters to generate (default 200)")
+    s.add_argument("--temperature", type=float, metavar="T", help="language models: sampling temperature (default 0.8)")
 
     s = sub.add_parser("export", help="export a run's model")
     s.add_argument("run_dir")
@@ -139,11 +155,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..recipes.evaluation import predict_files
+    from ..recipes.evaluation import predict_run
 
-    for path, ranked in predict_files(args.run_dir, args.inputs, top=args.top):
-        shown = ", ".join(f"{name} ({p:.4f})" for name, p in ranked)
-        print(f"{path}: {shown}")
+    prediction = predict_run(args.run_dir, args.inputs, top=args.top, samples=args.samples, seed=args.seed,
+                             out=args.out, prompt=args.prompt, length=args.length, temperature=args.temperature)
+    for line in prediction.lines:
+        print(line)
     return 0
 
 

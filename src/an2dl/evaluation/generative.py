@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -39,8 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._utils.rng import derive_seed
+from ..data.images import tile_images
 from ..engine.callbacks.base import Callback
-from ..engine.rng import derive_seed
 from ..errors import ConfigError
 from ..nn.device import module_device
 
@@ -232,11 +232,11 @@ def digit_judge(
         The model in eval mode; ``model.judge_info`` holds its settings and
         its accuracy on the MNIST test split.
     """
+    from .._utils.rng import seed_everything
     from ..data import get_dataset
     from ..data.download import cache_dir
     from ..engine.checkpoint import atomic_write_text
     from ..engine.optim import OptimizerSpec
-    from ..engine.rng import seed_everything
     from ..engine.trainer import Trainer
     from ..export import export, load
     from ..models import get_model
@@ -263,8 +263,8 @@ def digit_judge(
     model.cpu().eval()
     model.judge_info = info
     if cache:
-        export(model, folder, class_names=[str(i) for i in range(10)],
-               preprocessing={"input_shape": [1, 28, 28], "value_range": [0.0, 1.0]})
+        export(model, folder, **task.export_metadata(class_names=[str(i) for i in range(10)],
+                                                     preprocessing={"input_shape": [1, 28, 28], "value_range": [0.0, 1.0]}))
         atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")
     return model
 
@@ -274,16 +274,8 @@ def image_grid(images: torch.Tensor, *, nrow: int = 8, padding: int = 2) -> np.n
     """Tile ``[N, C, H, W]`` images into one ``[rows·(H+p)+p, nrow·(W+p)+p(, C)]`` array in [0, 1]."""
     if images.dim() != 4 or len(images) == 0:
         raise ValueError(f"image_grid expects images of shape [N > 0, C, H, W]; got {list(images.shape)}")
-    n, c, h, w = images.shape
-    nrow = max(1, min(nrow, n))
-    rows = math.ceil(n / nrow)
-    grid = torch.ones(c, rows * (h + padding) + padding, nrow * (w + padding) + padding)
-    for i, img in enumerate(images.detach().float().cpu().clamp(0, 1)):
-        r, k = divmod(i, nrow)
-        top, left = padding + r * (h + padding), padding + k * (w + padding)
-        grid[:, top : top + h, left : left + w] = img
-    arr = grid.numpy()
-    return arr[0] if c == 1 else arr.transpose(1, 2, 0)
+    arr = tile_images(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding).numpy()
+    return arr[0] if images.shape[1] == 1 else arr.transpose(1, 2, 0)
 
 
 def save_image_grid(

@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
+from .._utils.rng import derive_seed, seed_everything
 from ..data.core import ArrayDataset
 from ..engine.optim import OptimizerSpec
-from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
 from ..models import get_model
 from ..nn.device import module_device
@@ -142,7 +142,7 @@ class AutoencoderMNIST(TimedRecipe):
         return cfg.ae.task(cfg.model.build(), cfg.optim), data
 
     def export_info(self, cfg, data) -> dict[str, Any]:
-        return {"class_names": [], "task": "autoencoder",
+        return {"class_names": [],
                 "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]}}
 
     def figures(self, result: RunResult) -> None:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._utils.rng import seed_everything
 from ..data.core import DataSplits
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import atomic_write_text
-from ..engine.rng import seed_everything
 from ..engine.task import Task
 from ..engine.trainer import Trainer
 from ..errors import CheckpointError, ConfigError
@@ -92,7 +92,12 @@ class Recipe:
         classification_figures(result)
 
     def export_info(self, cfg: Any, data: DataSplits) -> dict[str, Any]:
-        """Preprocessing and class names stored with the exported model."""
+        """Class names and preprocessing stored with the exported model.
+
+        Returns:
+            ``{"class_names": [...], "preprocessing": {...}}``: the keyword arguments of the
+            task's :meth:`~an2dl.engine.task.Task.export_metadata`, which adds the task kind.
+        """
         return {
             "class_names": list(data.info.class_names),
             "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]},
@@ -136,7 +141,7 @@ class Recipe:
             if model is not None and hasattr(model, "an2dl_spec"):
                 from ..export import export
 
-                export(model, run_dir / "model", **self.export_info(cfg, data))
+                export(model, run_dir / "model", **type(task).export_metadata(**self.export_info(cfg, data)))
             self.figures(result)
             finish_report(run_dir, device=str(trainer.device), world_size=trainer.world_size)
         trainer.close()

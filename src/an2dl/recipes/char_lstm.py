@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
+from .._utils.rng import seed_everything
 from ..data import get_dataset
 from ..data.core import DataSplits
-from ..data.datasets.text import CharVocab
+from ..data.text import Vocabulary
 from ..engine.checkpoint import atomic_write_text
 from ..engine.optim import OptimizerSpec, ScheduleSpec
-from ..engine.rng import seed_everything
 from ..errors import ConfigError
 from ..models import get_model
 from ..report.plots import figure, save_figure
@@ -104,14 +104,15 @@ class CharLSTMShakespeare(Recipe):
             raise ConfigError("bptt.mode=truncated needs bptt.k1 (e.g. --set bptt.k1=64)")
         data = get_dataset("tinyshakespeare", root=d.root, seq_len=d.seq_len, train_stride=d.train_stride,
                            val_fraction=d.val_fraction, seed=cfg.trainer.seed)
-        model = get_model("char_rnn", vocab_size=data.info.num_classes, cell=m.cell, embedding_dim=m.embedding_dim,
+        vocab = Vocabulary.from_dict(data.info.extra["vocab"])
+        model = get_model("char_rnn", vocab_size=len(vocab), cell=m.cell, embedding_dim=m.embedding_dim,
                           hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
                           initial_state=m.initial_state)
         kw = {"k1": b.k1, "k2": b.k2} if b.mode == "truncated" else {}
         return LanguageModelTask(model, bptt=b.mode, optimizer=cfg.optim, **kw), data
 
     def export_info(self, cfg: Any, data: DataSplits) -> dict[str, Any]:
-        return {"class_names": list(data.info.class_names),
+        return {"class_names": list(Vocabulary.from_dict(data.info.extra["vocab"]).itos),
                 "preprocessing": {"vocab": data.info.extra["vocab"], "input": "character ids [B, T]"}}
 
     def figures(self, result: RunResult) -> None:
@@ -146,7 +147,7 @@ class CharLSTMShakespeare(Recipe):
         if not trainer.is_global_zero:
             return result
         model = task.model
-        vocab = CharVocab.from_dict(data.info.extra["vocab"])
+        vocab = Vocabulary.from_dict(data.info.extra["vocab"])
         metrics["val/nats_per_char"] = metrics["val/loss"]
         notes = [f"Validation loss {metrics['val/loss']:.4f} nats per character (perplexity "
                  f"{metrics['val/perplexity']:.2f}) after {trainer.global_step} steps and {fit_seconds:.0f} s of "
@@ -169,7 +170,7 @@ class CharLSTMShakespeare(Recipe):
         atomic_write_text(run_dir / "sample.txt", sample)
         from ..export import export
 
-        export(model, run_dir / "model", **self.export_info(cfg, data))
+        export(model, run_dir / "model", **type(task).export_metadata(**self.export_info(cfg, data)))
         self.figures(result)
         finish_report(run_dir, device=str(trainer.device), world_size=trainer.world_size)
         result.extra["sample"] = sample

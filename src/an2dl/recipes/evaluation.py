@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from ..data.transforms.photometric import rgb_to_grayscale
+from .._utils.rng import seed_everything
 from ..engine.checkpoint import load_checkpoint
-from ..engine.rng import seed_everything
+from ..engine.prediction import Prediction, PredictOptions
 from ..engine.trainer import Trainer
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError
 from .base import load_run_config
 
-__all__ = ["evaluate_run", "predict_files", "export_run", "load_run_task"]
+__all__ = ["evaluate_run", "predict_run", "predict_files", "export_run", "load_run_task"]
 
 
 def load_run_task(run_dir: str | os.PathLike):
@@ -53,61 +53,94 @@ def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test") -> dict[str
     return trainer.evaluate(task, dataset, split=split)
 
 
-def _prepare(x: torch.Tensor, shape: list[int], source: str) -> torch.Tensor:
-    """Bring one image tensor to the model's ``[C, H, W]`` input shape."""
-    c, h, w = shape
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise DataError(f"{source}: expected an image of shape [H, W] or [C, H, W]; got {list(x.shape)}")
-    if x.shape[0] != c:
-        if x.shape[0] == 3 and c == 1:
-            x = rgb_to_grayscale(x)
-        elif x.shape[0] == 1 and c == 3:
-            x = x.expand(3, -1, -1)
-        else:
-            raise DataError(f"{source}: the model reads {c} channel(s); got {x.shape[0]}")
-    if tuple(x.shape[1:]) != (h, w):
-        x = F.interpolate(x.unsqueeze(0), size=(h, w), mode="bilinear", align_corners=False).squeeze(0)
-    return x.clamp(0, 1)
+def predict_run(
+    run_dir: str | os.PathLike,
+    inputs: Sequence[str] = (),
+    *,
+    top: int | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    out: str | os.PathLike | None = None,
+    prompt: str | None = None,
+    length: int | None = None,
+    temperature: float | None = None,
+) -> Prediction:
+    """Use a run's exported model on ``inputs``, as its task kind defines (``an2dl predict``).
 
+    The model and its ``model.json`` are loaded with :func:`an2dl.load` (the
+    run's data are not rebuilt); ``model.json``'s ``task`` kind picks the task
+    class (:func:`an2dl.tasks.task_for_kind`) whose ``predict_inputs`` reads
+    the inputs and writes the outputs:
 
-def predict_files(run_dir: str | os.PathLike, inputs: list[str], *, top: int = 1) -> list[tuple[str, list[tuple[str, float]]]]:
-    """Class probabilities for image files (PNG/JPEG) or ``.npy`` arrays.
+    ========================  ==========================================  =================================
+    kind                      inputs                                      output
+    ========================  ==========================================  =================================
+    classification            images (PNG/JPEG/.npy) or vectors           top-k classes (``--top``)
+    binary_classification     ``.npy`` vectors or numbers (``0,1``)       ``P(positive)`` and the class
+    regression                ``.npy`` vectors or numbers (``0.5``)       the predicted values
+    sequence_classification   ``.npy`` token ids ``[T]`` / features       top-k classes
+    sequence_regression       ``.npy`` features ``[T]`` / ``[T, D]``      the predicted values
+    language_model            text files and/or ``--prompt``              the continued text
+    autoencoder               images                                      ``<name>.recon.png`` files
+    vae                       images and/or ``--samples N``               reconstructions, a sample grid
+    gan                       none; ``--samples N``                       a sample grid
+    ========================  ==========================================  =================================
 
-    Images are converted to the model's channels and resized to its input
-    size; pixel values are scaled to [0, 1] like the training data.
+    Args:
+        run_dir: a run directory (with ``model/``) or an export directory.
+        inputs: files or literal values, as on the command line.
+        top, samples, seed, out, prompt, length, temperature: the options of
+            :class:`~an2dl.engine.prediction.PredictOptions`; one that the
+            model's kind does not use is an error.
 
     Returns:
-        ``[(input, [(class name, probability), ...top]), ...]``.
+        :class:`~an2dl.engine.prediction.Prediction` (lines to print, files written, values).
+
+    Raises:
+        CheckpointError: no exported model in ``run_dir``.
+        ConfigError: an unknown task kind, a kind without predict, missing
+            inputs or an option that does not apply.
     """
-    from ..data.images import read_array, read_image
     from ..export import load
 
     model = load(run_dir)
+    home = Path(run_dir).parent if Path(run_dir).is_file() else Path(run_dir)  # run_dir may name model.json itself
+    options = PredictOptions(top=top, samples=samples, seed=seed, out=out, prompt=prompt, length=length,
+                             temperature=temperature, run_dir=home)
+    return _predict(model, list(inputs), options)
+
+
+def _predict(model: torch.nn.Module, inputs: list[str], options: PredictOptions) -> Prediction:
+    from ..tasks import kind_of, task_for_kind
+
     meta = model.an2dl_meta
-    if meta.get("task", "classification") != "classification":
-        raise ConfigError(f"predict classifies inputs, but the model of {run_dir} was exported for the task {meta['task']!r}")
-    shape = meta.get("preprocessing", {}).get("input_shape")
-    names = meta.get("class_names") or []
-    if not shape or len(shape) != 3:
-        raise ConfigError(f"the model of {run_dir} does not record an image input shape; predict needs one")
-    if not isinstance(top, int) or top < 1:
-        raise ConfigError(f"--top must be a positive integer; got {top!r}")
-    batch = []
-    for path in inputs:
-        x = read_array(path) if str(path).endswith(".npy") else read_image(path, channels=shape[0])
-        if x.dim() == 4:
-            raise DataError(f"{path}: holds a batch {list(x.shape)}; give one image per file")
-        batch.append(_prepare(x, shape, str(path)))
-    with torch.no_grad():
-        probs = model(torch.stack(batch)).softmax(dim=-1)
-    k = min(top, probs.shape[1])
-    out = []
-    for path, p in zip(inputs, probs):
-        vals, idx = p.topk(k)
-        out.append((path, [(names[i] if i < len(names) else str(i), float(v)) for v, i in zip(vals, idx.tolist())]))
-    return out
+    kind = kind_of(meta)
+    try:
+        task = task_for_kind(kind)
+    except ConfigError as e:
+        raise ConfigError(f"the model.json of {options.source}: {e}") from None
+    return task.predict_inputs(model, meta, inputs, options=options)
+
+
+def predict_files(run_dir: str | os.PathLike, inputs: list[str], *, top: int = 1) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Class probabilities for the inputs of a classifier's run (see :func:`predict_run` for every kind).
+
+    Returns:
+        ``[(input, [(class name, probability), ...top]), ...]``.
+
+    Raises:
+        ConfigError: the run's model is not a classifier (``classification`` or
+            ``sequence_classification``), or ``top`` is not a positive integer.
+    """
+    from ..export import load
+    from ..tasks import kind_of
+
+    model = load(run_dir)
+    meta = model.an2dl_meta
+    if kind_of(meta) not in ("classification", "sequence_classification"):
+        raise ConfigError(f"predict classifies inputs, but the model of {run_dir} was exported for the task "
+                          f"{meta.get('task')!r}; use predict_run for its outputs")
+    return _predict(model, list(inputs), PredictOptions(top=top, run_dir=Path(run_dir))).values
 
 
 def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str | None = None) -> Path:
@@ -122,8 +155,11 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str
     meta: dict[str, Any] = model.an2dl_meta
     if fmt == "safetensors":
         target = Path(out) if out else run_dir / "export"
+        from ..tasks import kind_of
+
+        # a model exported before task kinds is re-exported with its kind
         return export(model, target, class_names=meta.get("class_names"), preprocessing=meta.get("preprocessing"),
-                      task=meta.get("task", "classification"))
+                      task=kind_of(meta))
     if fmt == "onnx":
         shape = meta.get("preprocessing", {}).get("input_shape")
         if not shape:

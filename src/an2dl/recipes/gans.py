@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from .._utils.rng import derive_seed, seed_everything
 from ..engine.callbacks import Callback
 from ..engine.optim import OptimizerSpec
-from ..engine.rng import derive_seed, seed_everything
 from ..errors import ConfigError
 from ..models import get_model
 from ._generative import (
@@ -219,9 +219,9 @@ class GANMNIST(Recipe):
                     ylabel="Fréchet distance", logy=True)
         save_image_grid(samples[:100], run_dir, "final_samples", f"100 samples of the final generator; judge confidence "
                         f"{scores['confidence']:.3f}, class histogram {scores['class_histogram']}", nrow=10)
-        export(task.generator, run_dir / "model", task="generator",
-               preprocessing={"latent_dim": task.latent_dim, "output_shape": list(task.generator.output_shape),
-                              "value_range": [0.0, 1.0]})
+        export(task.generator, run_dir / "model", **task.export_metadata(
+            preprocessing={"latent_dim": task.latent_dim, "output_shape": list(task.generator.output_shape),
+                           "value_range": [0.0, 1.0]}))
         finish_report(run_dir, device=str(trainer.device), world_size=trainer.world_size)
         return RunResult(self.name, run_dir, metrics, cfg, task, data, trainer, extra={"frechet_curve": curve})
 

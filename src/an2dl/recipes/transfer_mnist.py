@@ -29,15 +29,16 @@ from typing import Any
 
 import torch
 
+from .._utils.rng import seed_everything
 from ..data import get_dataset
 from ..data.core import ArrayDataset
 from ..engine.optim import OptimizerSpec, ScheduleSpec
-from ..engine.rng import seed_everything
 from ..engine.trainer import Trainer
+from ..engine.transfer import fine_tune
 from ..errors import ConfigError
 from ..export import export
 from ..models import get_model
-from ..models.transfer import fine_tune, trainable_parameters, transfer
+from ..models.transfer import trainable_parameters, transfer
 from ..tasks import ClassificationTask
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results
 from .config import TrainerConfig
@@ -220,8 +221,9 @@ class TransferMNIST(Recipe):
         histories["transfer"] = tr.history
         final_task, final_trainer = task, tr
         # the fine-tuned network is the run's model: `an2dl predict` and `an2dl export` use it
-        export(model, run_dir / "model", class_names=[str(c) for c in d.target_digits],
-               preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0]})
+        export(model, run_dir / "model", **task.export_metadata(
+            class_names=[str(c) for c in d.target_digits],
+            preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0]}))
 
         # 4. the baseline: same network, same few-shot images, from scratch
         seed_everything(cfg.trainer.seed + 1)

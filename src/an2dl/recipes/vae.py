@@ -100,7 +100,7 @@ class VAEMNIST(TimedRecipe):
         return task, data
 
     def export_info(self, cfg, data) -> dict[str, Any]:
-        return {"class_names": [], "task": "vae",
+        return {"class_names": [],
                 "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
                                   "latent_dim": cfg.model.latent_dim}}
 
