@@ -67,6 +67,7 @@ class AutoencoderTask(Task):
         reg_weight: λ ≥ 0.
         sparsity_target: ρ of the KL sparsity penalty.
         optimizer: :class:`OptimizerSpec` (default Adam, lr 1e-3).
+        augment: training-time transform of the images, applied by the Task base (the target is the augmented image).
 
     Logged (per split): ``loss``, ``l2`` (mean per-image ‖s − D(E(s))‖₂), ``mse``
     and ``reg`` (when a regulariser is set).
@@ -89,8 +90,9 @@ class AutoencoderTask(Task):
         reg_weight: float = 0.0,
         sparsity_target: float = 0.05,
         optimizer: OptimizerSpec | None = None,
+        augment: nn.Module | None = None,
     ) -> None:
-        super().__init__(optimizer or OptimizerSpec("adam", lr=1e-3))
+        super().__init__(optimizer or OptimizerSpec("adam", lr=1e-3), augment=augment)
         if not (hasattr(model, "encode") and hasattr(model, "decode")):
             raise ConfigError(f"AutoencoderTask needs a model with encode() and decode(); got {type(model).__name__}")
         if loss not in self.LOSSES:
@@ -179,6 +181,7 @@ class VAETask(Task):
         likelihood: ``"bernoulli"`` or ``"gaussian"`` (see :func:`an2dl.losses.generative.elbo`).
         beta: weight of the KL term (1: the ELBO).
         optimizer: :class:`OptimizerSpec` (default Adam, lr 1e-3).
+        augment: training-time transform of the images, applied by the Task base (the target is the augmented image).
 
     Logged: ``loss`` (−ELBO, nats per image; at validation with one draw of
     ``z`` per image), ``reconstruction``, ``kl`` and, at validation, ``mse`` of
@@ -187,9 +190,10 @@ class VAETask(Task):
 
     kind = "vae"
     def __init__(
-        self, model: nn.Module, *, likelihood: str = "bernoulli", beta: float = 1.0, optimizer: OptimizerSpec | None = None
+        self, model: nn.Module, *, likelihood: str = "bernoulli", beta: float = 1.0, optimizer: OptimizerSpec | None = None,
+        augment: nn.Module | None = None,
     ) -> None:
-        super().__init__(optimizer or OptimizerSpec("adam", lr=1e-3))
+        super().__init__(optimizer or OptimizerSpec("adam", lr=1e-3), augment=augment)
         for name in ("encode", "reparameterize", "decode_logits", "sample"):
             if not hasattr(model, name):
                 raise ConfigError(f"VAETask needs a VAE model with {name}(); got {type(model).__name__}")
