@@ -16,6 +16,7 @@ __all__ = [
     "DataNotFoundError",
     "ChecksumError",
     "CheckpointError",
+    "RunDirLockedError",
     "TrainingDiverged",
 ]
 
@@ -58,6 +59,10 @@ class ChecksumError(DataError):
 
 class CheckpointError(An2dlError, RuntimeError):
     """A checkpoint or run directory is missing, corrupt or incompatible."""
+
+
+class RunDirLockedError(An2dlError, RuntimeError):
+    """A run directory is being written by another run (its lock file names the holder)."""
 
 
 class TrainingDiverged(An2dlError, RuntimeError):

@@ -6,7 +6,14 @@ A checkpoint is a directory ``checkpoints/<step>/`` holding
 * ``optimizer.safetensors`` — the tensors of every optimizer and scheduler state;
 * ``state.safetensors`` — the other tensors (generator states, callback and metric states);
 * ``state.json`` — everything else (counters, resolved config, callback state),
-  with the SHA-256 of the three tensor files, written last.
+  with the SHA-256 of the three tensor files;
+* ``state.json.sha256`` — the SHA-256 of ``state.json`` itself (``sha256sum -c``
+  format), written last.  Checkpoints of format version 1 have no such file and
+  still load.
+
+Checkpoints are ordered by the global step recorded in their ``state.json``,
+never by folder name: ``LATEST`` names the complete checkpoint with the highest
+step, and pruning keeps the highest steps.
 
 Nested Python states are split into a JSON tree and a flat ``{key: tensor}``
 table (:func:`split_tensors` / :func:`join_tensors`), so nothing is ever
@@ -41,13 +48,17 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
+    "has_checkpoint",
+    "checkpoint_step",
     "CheckpointData",
     "TENSOR_FILES",
 ]
 
 FORMAT = "an2dl-checkpoint"
-VERSION = 1
+#: 2: ``state.json.sha256`` and history rows whose ``epoch`` counts from 1 (version 1: from 0)
+VERSION = 2
 TENSOR_FILES = ("model.safetensors", "optimizer.safetensors", "state.safetensors")
+STATE_DIGEST = "state.json.sha256"
 _TENSOR_TAG = "__tensor__"
 
 
@@ -221,26 +232,60 @@ def save_checkpoint(
         hashes[name] = hashlib.sha256(data).hexdigest()
         _fault(f"checkpoint-write:{name}")
     doc = {"format": FORMAT, "version": VERSION, "step": step, "files": hashes, **state}
-    _write(tmp / "state.json", _json_dumps(doc).encode("utf-8"), durable=True)
+    state_bytes = _json_dumps(doc).encode("utf-8")
+    _write(tmp / "state.json", state_bytes, durable=True)
+    digest = hashlib.sha256(state_bytes).hexdigest()
+    _write(tmp / STATE_DIGEST, f"{digest}  state.json\n".encode("ascii"), durable=True)
     _fsync_dir(tmp)
     _fault("checkpoint-write:before-rename")
     if final.exists():  # the same step saved again: keep the old copy until LATEST names the new one
         os.replace(final, directory / f".old-{step_dirname(step)}-{os.getpid()}")
     os.replace(tmp, final)
     _fsync_dir(directory)
-    if update_latest:
-        atomic_write_text(directory / "LATEST", final.name + "\n")
+    if update_latest:  # the highest recorded step: a directory holding a later checkpoint keeps naming it
+        newest = list_checkpoints(directory)[-1]
+        atomic_write_text(directory / "LATEST", newest.name + "\n")
     for stale in directory.glob(".old-*"):  # only now is a newer complete checkpoint named by LATEST
         shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
+_STEP_CACHE: dict[tuple[str, int, int], int] = {}
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The global step recorded in ``path/state.json`` (-1 when it is unreadable)."""
+    file = Path(path) / "state.json"
+    try:
+        st = file.stat()
+    except OSError:
+        return -1
+    key = (str(file), st.st_mtime_ns, st.st_size)
+    if key not in _STEP_CACHE:
+        try:
+            step = json.loads(file.read_text(encoding="utf-8")).get("step")
+        except (OSError, ValueError, AttributeError):
+            step = None
+        if len(_STEP_CACHE) > 4096:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = step if isinstance(step, int) and not isinstance(step, bool) else -1
+    return _STEP_CACHE[key]
+
+
 def list_checkpoints(directory: str | Path) -> list[Path]:
-    """Complete checkpoint directories (those with a ``state.json``), oldest first."""
+    """Complete checkpoint directories (those with a ``state.json``), ordered by the global step
+    recorded in their ``state.json`` (lowest first; an unreadable one counts as step -1)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.name.isdigit() and (p / "state.json").is_file())
+    found = [p for p in directory.iterdir() if p.name.isdigit() and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: (checkpoint_step(p), int(p.name)))
+
+
+def has_checkpoint(directory: str | Path) -> bool:
+    """Whether ``directory`` (a ``checkpoints`` folder) holds a checkpoint or a ``LATEST`` pointer."""
+    directory = Path(directory)
+    return (directory / "LATEST").is_file() or bool(list_checkpoints(directory))
 
 
 def latest_checkpoint(directory: str | Path) -> Path:
@@ -279,12 +324,32 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
         path = path / "checkpoints"
     if not (path / "state.json").is_file():
         path = latest_checkpoint(path)
+    state_file, digest_file = path / "state.json", path / STATE_DIGEST
     try:
-        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path / 'state.json'} is unreadable: {e}") from None
+        state_bytes = state_file.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{state_file} is unreadable: {e}") from None
+    if digest_file.is_file():
+        expected = digest_file.read_text(encoding="ascii", errors="replace").split(" ")[0].strip()
+        got = hashlib.sha256(state_bytes).hexdigest()
+        if got != expected:
+            raise CheckpointError(
+                f"{state_file} was modified or is corrupt: its SHA-256 is {got[:16]}..., {digest_file.name} "
+                f"records {expected[:16]}...; restore the file or resume from another checkpoint"
+            )
+    try:
+        state = json.loads(state_bytes.decode("utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"{state_file} is unreadable: {e}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path / 'state.json'} is not an an2dl checkpoint")
+        raise CheckpointError(f"{state_file} is not an an2dl checkpoint")
+    version = state.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+        raise CheckpointError(f"{state_file} has format version {version!r}; expected an integer from 1 to {VERSION}")
+    if version >= 2 and not digest_file.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} lacks {STATE_DIGEST} (format version {version} records the SHA-256 of state.json there)"
+        )
     tables = []
     for name in TENSOR_FILES:
         file = path / name

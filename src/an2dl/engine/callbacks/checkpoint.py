@@ -19,7 +19,8 @@ class Checkpoint(Callback):
     Args:
         every_n_epochs: save at the end of every n-th epoch (``None``: never).
         every_n_steps: save every n optimiser steps, also mid-epoch (``None``: never).
-        keep_last: number of most recent checkpoints kept.
+        keep_last: number of checkpoints kept, those with the highest global steps (as recorded in
+            their ``state.json``; ``checkpoints/LATEST`` names the highest).
         keep_best: number of best checkpoints (by ``monitor``) kept besides them;
             ``checkpoints/BEST`` names the best one.
         monitor, mode: the metric ranking checkpoints for ``keep_best``.

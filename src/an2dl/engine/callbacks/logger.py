@@ -16,8 +16,9 @@ __all__ = ["MetricsLogger"]
 class MetricsLogger(Callback):
     """Write ``metrics.csv`` and ``metrics.jsonl`` in the run directory.
 
-    One row per epoch (and per step-level validation), with ``epoch``, ``step``
-    and every metric named ``split/name``.  The files are rewritten atomically
+    One row per epoch (and per step-level validation), with ``epoch`` (counted
+    from 1, as the progress display counts; a step-level row names the epoch in
+    progress), ``step`` and every metric named ``split/name``.  The files are rewritten atomically
     from the trainer's history, so a resumed run continues them without
     duplicates.  With ``tensorboard`` (``None``: when the package is
     installed) scalars also go to ``run_dir/tensorboard``.
