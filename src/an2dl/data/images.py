@@ -11,6 +11,8 @@ validates rank, dtype and range at public boundaries (transforms, filters).
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,32 +20,81 @@ import torch
 
 from ..errors import DataError
 
-__all__ = ["read_image", "read_array", "check_image", "to_float_image", "to_uint8", "save_image", "tile_images"]
+__all__ = ["read_image", "read_array", "check_image", "to_float_image", "to_uint8", "save_image", "tile_images",
+           "DEFAULT_MAX_PIXELS"]
+
+#: the largest image (``width * height``) :func:`read_image` decodes unless told otherwise: 50 megapixels,
+#: a guard against decompression bombs (a small file that claims a huge image), below Pillow's own 89.5 MP
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: Pillow modes of 16-bit grey images (values 0-65535); ``"I"`` is how older Pillows open 16-bit PNGs
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+#: Pillow's size limit is a module global: :func:`read_image` lifts it while it applies its own
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
-def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch.Tensor:
+def read_image(path: str | os.PathLike, *, channels: int | None = None,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a PNG/JPEG (any format Pillow reads) as float32 ``[C, H, W]`` in [0, 1].
+
+    8-bit images are scaled by 1/255 and 16-bit grey images (PNG mode
+    ``I;16``) by 1/65535.  An alpha channel is dropped (``RGBA`` → ``RGB``,
+    ``LA`` → ``L``), as Pillow's ``convert``, torchvision's ``read_image(mode=RGB)``
+    and Keras' ``load_img`` do.  The size in the file's header is checked
+    against ``max_pixels`` before anything is decoded, so a small file that
+    claims a huge image (a decompression bomb) costs no memory.
 
     Args:
         channels: 1 converts to grey levels, 3 to RGB; ``None`` keeps grey
             images grey and converts everything else to RGB.
+        max_pixels: the largest ``width * height`` decoded (default
+            :data:`DEFAULT_MAX_PIXELS`); ``None``: no limit (trusted files only).
+            It replaces Pillow's own ``Image.MAX_IMAGE_PIXELS`` check.
 
     Raises:
-        DataError: the file is missing or not a readable image.
+        DataError: the file is missing, not a readable image, larger than
+            ``max_pixels``, or a 32-bit integer image with values outside 0-65535.
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ValueError(f"read_image max_pixels must be a positive integer or None; got {max_pixels!r}")
     try:
-        with Image.open(path) as im:
-            mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in ("1", "L", "I;16", "I") else "RGB")
-            arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+        with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit below replaces Pillow's
+            try:
+                with Image.open(path) as im:  # reads the header only
+                    width, height = im.size
+                    if max_pixels is not None and width * height > max_pixels:
+                        raise DataError(
+                            f"{path} is a {width} x {height} image ({width * height:,} pixels), above the limit of "
+                            f"{max_pixels:,} pixels that guards against decompression bombs; if the file is "
+                            "trusted, raise the limit (--max-pixels N, or max_pixels=N)")
+                    arr = _decode(im, channels, path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as e:
         raise DataError(f"{path} is not a readable image: {e}") from None
-    t = torch.from_numpy(arr.copy())
+    t = torch.from_numpy(np.ascontiguousarray(arr))
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def _decode(im, channels: int | None, path: Path) -> np.ndarray:
+    """The pixels of an opened Pillow image as float32 ``[H, W]`` (grey) or ``[H, W, 3]`` in [0, 1]."""
+    if im.mode in _SIXTEEN_BIT:  # Pillow's convert("L") would clip these at 255 instead of scaling them
+        arr = np.asarray(im)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+            raise DataError(f"{path}: a {im.mode} image must hold 16-bit values 0-65535; "
+                            f"got values from {int(arr.min())} to {int(arr.max())}")
+        grey = arr.astype(np.float32) / 65535.0
+        return np.repeat(grey[..., None], 3, axis=2) if channels == 3 else grey
+    grey_modes = ("1", "L", "LA")
+    mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if im.mode in grey_modes else "RGB")
+    return np.asarray(im.convert(mode), dtype=np.float32) / 255.0
 
 
 def read_array(path: str | os.PathLike) -> torch.Tensor:

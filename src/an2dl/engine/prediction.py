@@ -6,6 +6,8 @@ line gathers its options into a :class:`PredictOptions`; the task class named
 by ``model.json``'s ``task`` kind turns the inputs into a :class:`Prediction`,
 the lines to print and the files it wrote.  An option that the task kind does
 not use is an error (:meth:`PredictOptions.refuse_unused`), never silently ignored.
+Warnings about the inputs (an image that looks inverted) travel back in
+:attr:`Prediction.warnings`; the command line prints them on stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["PredictOptions", "Prediction"]
+__all__ = ["PredictOptions", "Prediction", "IMAGE_INPUT_OPTIONS"]
+
+#: options about how image inputs are read; task kinds whose models read images accept them
+IMAGE_INPUT_OPTIONS = ("clip", "invert", "max_pixels")
 
 #: option field -> how the command line spells it (for messages)
 _FLAGS = {
@@ -28,6 +33,9 @@ _FLAGS = {
     "prompt": "--prompt",
     "length": "--length",
     "temperature": "--temperature",
+    "clip": "--clip",
+    "invert": "--invert",
+    "max_pixels": "--max-pixels",
 }
 
 
@@ -52,7 +60,15 @@ class PredictOptions:
         length: language model: tokens (characters) to generate (default 200).
         temperature: language model: divides the logits before sampling
             (default 0.8; 0 picks the most likely token).
+        clip: clip input values outside the model's declared range
+            (``preprocessing.value_range``) into it instead of refusing them.
+        invert: image models: use ``lo + hi - x`` (``1 - x`` for [0, 1]) of each
+            image, e.g. a dark digit on white paper for a model trained on light-on-dark digits.
+        max_pixels: image files: the largest ``width x height`` decoded (default
+            :data:`~an2dl.data.images.DEFAULT_MAX_PIXELS`, 50 megapixels).
         run_dir: where the model came from (named in messages; home of the samples).
+
+    ``clip`` and ``invert`` are flags: ``False`` means "not given".
     """
 
     top: int | None = None
@@ -62,12 +78,19 @@ class PredictOptions:
     prompt: str | None = None
     length: int | None = None
     temperature: float | None = None
+    clip: bool = False
+    invert: bool = False
+    max_pixels: int | None = None
     run_dir: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _positive_int("top", self.top)
         _positive_int("samples", self.samples)
         _positive_int("length", self.length, minimum=0)
+        _positive_int("max_pixels", self.max_pixels)
+        for flag in ("clip", "invert"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{_FLAGS[flag]} must be True or False; got {getattr(self, flag)!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ConfigError(f"--seed must be an integer; got {self.seed!r}")
         if self.temperature is not None and not (isinstance(self.temperature, (int, float)) and self.temperature >= 0):
@@ -90,8 +113,9 @@ class PredictOptions:
         return 0 if self.seed is None else self.seed
 
     def given(self) -> list[str]:
-        """Names of the options that were set (``run_dir`` is not an option)."""
-        return [f.name for f in dataclasses.fields(self) if f.name != "run_dir" and getattr(self, f.name) is not None]
+        """Names of the options that were set (``run_dir`` is not an option; a flag left ``False`` is not set)."""
+        return [f.name for f in dataclasses.fields(self)
+                if f.name != "run_dir" and getattr(self, f.name) is not None and getattr(self, f.name) is not False]
 
     def refuse_unused(self, kind: str, accepted: tuple[str, ...]) -> None:
         """Raise :class:`ConfigError` if an option outside ``accepted`` was given for a ``kind`` model.
@@ -115,8 +139,11 @@ class Prediction:
         files: the files written (reconstructions, sample grids, texts), in order.
         values: one result per input, for callers in Python (e.g. the ranked
             ``(class name, probability)`` pairs of a classifier; see each task kind).
+        warnings: one line per doubt about an input that did not stop the
+            prediction (e.g. an image that looks inverted); ``an2dl predict`` prints them on stderr.
     """
 
     lines: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -10,9 +10,14 @@ by :func:`an2dl.load`, with ``meta`` its ``model.json``:
 * :func:`draw_samples` — a seeded PNG grid of images from a generator or a VAE's prior;
 * :func:`continue_text` — a character language model's continuation of prompts.
 
-Inputs are read with :mod:`an2dl.data.inputs`.  Every function returns a
-:class:`~an2dl.engine.prediction.Prediction`; messages name the model's run
-directory (``options.source``).
+Inputs are read with :mod:`an2dl.data.inputs`: numbers must be finite,
+arrays and numbers must lie in the model's ``preprocessing.value_range``
+(images: [0, 1] when not declared) unless ``--clip`` clips them, image files
+above ``--max-pixels`` are refused before decoding, and an image whose
+brightness is that of an inverted training image (``preprocessing.mean``)
+adds a warning to :attr:`Prediction.warnings` (``--invert`` flips it).
+Every function returns a :class:`~an2dl.engine.prediction.Prediction`;
+messages name the model's run directory (``options.source``).
 """
 
 from __future__ import annotations
@@ -25,16 +30,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.images import save_image, tile_images
+from ..data.images import DEFAULT_MAX_PIXELS, save_image, tile_images
 from ..data.inputs import (
     derived_path,
+    invert_image,
+    polarity_warning,
     read_image_input,
     read_sequence_input,
     read_text_input,
     read_vector_input,
 )
 from ..engine.checkpoint import atomic_write_text
-from ..engine.prediction import Prediction, PredictOptions
+from ..engine.prediction import IMAGE_INPUT_OPTIONS, Prediction, PredictOptions
 from ..errors import ConfigError, DataError
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "reconstruct_inputs",
     "draw_samples",
     "continue_text",
+    "input_options",
     "DEFAULT_SAMPLES",
     "DEFAULT_LENGTH",
     "DEFAULT_TEMPERATURE",
@@ -74,18 +82,68 @@ def _input_shape(meta: dict[str, Any], options: PredictOptions, *, image: bool =
     return [int(v) for v in shape]
 
 
-def _feature_batch(meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions) -> tuple[list[str], torch.Tensor]:
-    """Names and the batch ``[N, *input_shape]``: images for a ``[C, H, W]`` input, else vectors."""
+def _reads_images(meta: dict[str, Any]) -> bool:
+    shape = (meta.get("preprocessing") or {}).get("input_shape")
+    return isinstance(shape, (list, tuple)) and len(shape) == 3
+
+
+def _value_range(meta: dict[str, Any], options: PredictOptions, *, image: bool) -> tuple[float, float] | None:
+    """``preprocessing.value_range`` as ``(lo, hi)``; images default to (0, 1), vectors to no range."""
+    given = (meta.get("preprocessing") or {}).get("value_range")
+    if given is None:
+        return (0.0, 1.0) if image else None
+    try:
+        lo, hi = (float(v) for v in given)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(f"the model.json of {options.source} must record preprocessing.value_range as [lo, hi] "
+                          f"with lo < hi; got {given!r}")
+    return lo, hi
+
+
+def input_options(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The input options a model of ``meta`` takes: ``--clip/--invert/--max-pixels`` for images,
+    ``--clip`` for vectors with a declared ``value_range``, none otherwise."""
+    if _reads_images(meta):
+        return IMAGE_INPUT_OPTIONS
+    return ("clip",) if (meta.get("preprocessing") or {}).get("value_range") is not None else ()
+
+
+def _image_batch(meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
+                 shape: list[int]) -> tuple[torch.Tensor, list[str]]:
+    """The images ``[N, C, H, W]`` as the model reads them (inverted with ``--invert``) and the polarity warnings."""
+    value_range = _value_range(meta, options, image=True)
+    max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    train_mean = (meta.get("preprocessing") or {}).get("mean")
+    images, warnings = [], []
+    for path in inputs:
+        x = read_image_input(path, shape, value_range=value_range, clip=options.clip, max_pixels=max_pixels)
+        if options.invert:
+            x = invert_image(x, value_range)
+        if train_mean:
+            hint = polarity_warning(x, train_mean, str(path), value_range=value_range, inverted=options.invert)
+            if hint:
+                warnings.append(hint)
+        images.append(x)
+    return torch.stack(images), warnings
+
+
+def _feature_batch(meta: dict[str, Any], inputs: Sequence[str],
+                   options: PredictOptions) -> tuple[list[str], torch.Tensor, list[str]]:
+    """Names, the batch ``[N, *input_shape]`` (images for a ``[C, H, W]`` input, else vectors) and warnings."""
     shape = _input_shape(meta, options)
     if len(shape) == 3:
-        return list(inputs), torch.stack([read_image_input(p, shape) for p in inputs])
+        x, warnings = _image_batch(meta, inputs, options, shape)
+        return list(inputs), x, warnings
+    value_range = _value_range(meta, options, image=False)
     names: list[str] = []
     parts = []
     for item in inputs:
-        n, x = read_vector_input(item, shape)
+        n, x = read_vector_input(item, shape, value_range=value_range, clip=options.clip)
         names += n
         parts.append(x)
-    return names, torch.cat(parts)
+    return names, torch.cat(parts), []
 
 
 def _call(model: nn.Module, *args: torch.Tensor) -> torch.Tensor:
@@ -141,16 +199,18 @@ def classify_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str
         meta: ``model.json`` (``preprocessing.input_shape``, ``class_names``).
         inputs: image files or ``.npy`` arrays (image models); ``.npy`` arrays or
             numbers such as ``0,1`` (vector models).
-        options: ``top`` (default 1).
+        options: ``top`` (default 1); the input options of :func:`input_options`.
 
     Returns:
         One line per sample, ``"<input>: <class> (<p>), ..."``; ``values`` holds
         ``(input, [(class name, probability), ...])``.
     """
-    options.refuse_unused(kind, ("top",))
+    options.refuse_unused(kind, ("top", *input_options(meta)))
     _require_inputs(inputs, kind, options, "image files (PNG/JPEG) or .npy arrays")
-    names, x = _feature_batch(meta, inputs, options)
-    return _ranked(names, _call(model, x).softmax(dim=-1), meta, options)
+    names, x, warnings = _feature_batch(meta, inputs, options)
+    out = _ranked(names, _call(model, x).softmax(dim=-1), meta, options)
+    out.warnings += warnings
+    return out
 
 
 def classify_sequences(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
@@ -186,15 +246,15 @@ def score_binary_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence
         model: maps ``[N, *input_shape]`` to one score ``z`` per sample, ``[N]`` or ``[N, 1]``.
         meta: ``model.json``; ``class_names`` ``[negative, positive]`` name the classes.
         inputs: ``.npy`` arrays or numbers such as ``0,1`` (images for ``[C, H, W]`` models).
-        options: none apply.
+        options: the input options of :func:`input_options`.
 
     Returns:
         One line per sample, ``"<input>: P(<positive>) = <p> -> <class>"``; ``values``
         holds ``(input, p)``.
     """
-    options.refuse_unused(kind, ())
+    options.refuse_unused(kind, input_options(meta))
     _require_inputs(inputs, kind, options, ".npy arrays or numbers such as 0,1")
-    names, x = _feature_batch(meta, inputs, options)
+    names, x, warnings = _feature_batch(meta, inputs, options)
     z = _call(model, x)
     if z.dim() == 2 and z.shape[1] == 1:
         z = z.squeeze(1)
@@ -203,7 +263,7 @@ def score_binary_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence
                           f"returned {list(z.shape)}")
     given = [str(n) for n in meta.get("class_names") or []]
     negative, positive = given if len(given) == 2 else ("negative", "positive")
-    out = Prediction()
+    out = Prediction(warnings=warnings)
     for name, score, p in zip(names, z.tolist(), torch.sigmoid(z).tolist()):
         out.values.append((name, p))
         out.lines.append(f"{name}: P({positive}) = {p:.4f} -> {positive if score > 0 else negative}")
@@ -219,17 +279,17 @@ def regress_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str]
         meta: ``model.json`` (``preprocessing.input_shape``).
         inputs: ``.npy`` arrays (one sample, ``[N, *input_shape]``, or ``[N]`` for
             a one-number input) or numbers such as ``0.5``.
-        options: none apply.
+        options: the input options of :func:`input_options`.
 
     Returns:
         One line per sample, ``"<input>: <y_1>, ..., <y_D>"`` (6 significant
         digits); ``values`` holds ``(input, [y_1, ...])``.
     """
-    options.refuse_unused(kind, ())
+    options.refuse_unused(kind, input_options(meta))
     _require_inputs(inputs, kind, options, ".npy arrays or numbers such as 0.5")
-    names, x = _feature_batch(meta, inputs, options)
+    names, x, warnings = _feature_batch(meta, inputs, options)
     y = _call(model, x).reshape(len(x), -1)
-    out = Prediction()
+    out = Prediction(warnings=warnings)
     for name, row in zip(names, y):
         out.values.append((name, row.tolist()))
         out.lines.append(f"{name}: {_numbers(row)}")
@@ -276,7 +336,7 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
             (a VAE in eval mode decodes the posterior mean).
         meta: ``model.json`` (``preprocessing.input_shape``).
         inputs: image files (PNG/JPEG) or ``.npy`` images.
-        options: ``out``.
+        options: ``out``; ``clip``, ``invert``, ``max_pixels``.
 
     Returns:
         One line per image, ``"<input>: <reconstruction file> (l2 error e)"`` with
@@ -287,7 +347,7 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
     """
     _require_inputs(inputs, kind, options, "image files (PNG/JPEG) or .npy images to reconstruct")
     shape = _input_shape(meta, options, image=True)
-    x = torch.stack([read_image_input(p, shape) for p in inputs])
+    x, warnings = _image_batch(meta, inputs, options, shape)
     x_hat = _call(model, x).float().clamp(0, 1)
     if x_hat.shape != x.shape:
         raise ConfigError(f"an autoencoder returns images of its input's shape {list(x.shape)}; the model of "
@@ -299,7 +359,7 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
             raise ConfigError(f"inputs {targets[dest]} and {src} would both write {dest}; rename one or use --out")
         targets[dest] = src
     errors = (x - x_hat).flatten(1).norm(dim=1).tolist()
-    out = Prediction()
+    out = Prediction(warnings=warnings)
     for (dest, src), img, err in zip(targets.items(), x_hat, errors):
         save_image(dest, img)
         out.files.append(dest)
