@@ -19,8 +19,12 @@ GANs, ``"classification"`` for every other non-autoencoder) are read through
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from torch import nn
 from .engine.checkpoint import atomic_write_text
 from .errors import CheckpointError, ConfigError
 
-__all__ = ["export", "load", "load_metadata", "export_onnx"]
+__all__ = ["export", "load", "load_metadata", "export_onnx", "onnx_data_file", "ONNX_EMBED_LIMIT"]
 
 FORMAT = "an2dl-model"
 #: version of model.json written by :func:`export` (2: ``task`` is always a task kind)
@@ -136,11 +140,51 @@ def load(path: str | os.PathLike) -> nn.Module:
     return model.eval()
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor, *, opset: int = 18) -> Path:
-    """Export ``model`` to ONNX with a dynamic batch dimension.
+#: models whose weights take more bytes than this keep them in ``<file>.data`` beside the ONNX graph:
+#: a single ONNX file (a protobuf) cannot exceed 2 GiB
+ONNX_EMBED_LIMIT = 1_800_000_000
 
-    Needs the ``onnx`` extra (``pip install an2dl[onnx]``).
+
+def onnx_data_file(path: str | os.PathLike) -> Path:
+    """The external weights file that :func:`export_onnx` writes beside ``path`` for models too large to embed."""
+    path = Path(path)
+    return path.with_name(path.name + ".data")
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's chatter: 'torchvision is not installed' log lines and deprecation warnings."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor, *, opset: int = 18) -> Path:
+    """Export ``model`` to ONNX with a dynamic batch dimension, as one self-contained file.
+
+    The weights are embedded in the ``.onnx`` file whenever they fit (below
+    :data:`ONNX_EMBED_LIMIT` bytes, ONNX's 2 GiB protobuf limit less a
+    margin); larger models keep them in ``<path>.data`` (:func:`onnx_data_file`),
+    which must stay beside the graph.  The exporter's log lines and warnings
+    are silenced; errors still surface.  Needs the ``onnx`` extra
+    (``pip install an2dl[onnx]``).
+
+    Returns:
+        The path of the ``.onnx`` file.
     """
+    import inspect
+
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -150,7 +194,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     batch = torch.export.Dim("batch", min=1)
-    with torch.no_grad():
+    weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    options: dict[str, Any] = {}
+    if "external_data" in inspect.signature(torch.onnx.export).parameters:
+        options["external_data"] = weight_bytes > ONNX_EMBED_LIMIT
+    data_file = onnx_data_file(path)
+    if data_file.is_file() and not options.get("external_data", True):
+        data_file.unlink()  # the weights of an earlier, external export of this file: stale now
+    with torch.no_grad(), _quiet_exporter():
         torch.onnx.export(
             model,
             (example_input,),
@@ -161,5 +212,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.
             opset_version=opset,
             dynamo=True,
             verbose=False,
+            **options,
         )
     return path

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError, UnknownNameError
 
-__all__ = ["Registry", "close_matches"]
+__all__ = ["Registry", "close_matches", "match_names"]
 
 T = TypeVar("T")
 
@@ -32,6 +32,22 @@ def close_matches(name: str, candidates: list[str], n: int = 3) -> list[str]:
         if c not in out:
             out.append(c)
     return out[:n]
+
+
+def match_names(names: list[str], pattern: str | None) -> list[str]:
+    """The ``names`` that match ``pattern``, in their order.
+
+    A pattern with a glob character (``*``, ``?``, ``[``) is a glob over the
+    whole name (``resnet*``); any other pattern matches names that contain it,
+    ignoring case (``resnet`` finds ``resnet18`` and ``wide_resnet50_2``).
+    ``None`` or an empty pattern matches every name.
+    """
+    if not pattern:
+        return list(names)
+    if any(c in pattern for c in "*?["):
+        return [n for n in names if fnmatch.fnmatch(n, pattern)]
+    needle = pattern.lower()
+    return [n for n in names if needle in n.lower()]
 
 
 class Registry(Generic[T]):
@@ -91,12 +107,9 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self, pattern: str | None = None) -> list[str]:
-        """Sorted registered names, optionally filtered by a glob ``pattern``."""
+        """Sorted registered names, optionally filtered by ``pattern`` (a glob, or a substring: :func:`match_names`)."""
         self._load()
-        names = sorted(self._entries)
-        if pattern:
-            names = [n for n in names if fnmatch.fnmatch(n, pattern)]
-        return names
+        return match_names(sorted(self._entries), pattern)
 
     def __contains__(self, name: object) -> bool:
         self._load()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -20,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._utils.cache import cache_dir as _cache_dir
+from .._utils.progress import activity
 from ..errors import ChecksumError, DataNotFoundError
 
 __all__ = ["RemoteFile", "cache_dir", "data_dir", "locate", "read_verified", "sha256_bytes"]
@@ -46,7 +47,7 @@ class RemoteFile:
 
 def cache_dir() -> Path:
     """``$AN2DL_CACHE`` or ``~/.cache/an2dl``."""
-    return Path(os.environ.get("AN2DL_CACHE") or Path.home() / ".cache" / "an2dl")
+    return _cache_dir()
 
 
 def data_dir() -> Path | None:
@@ -74,14 +75,21 @@ def _variants(f: RemoteFile) -> list[str]:
     return [f.name, plain] if plain != f.name else [f.name]
 
 
-def _download(f: RemoteFile, target: Path) -> None:
+def _download(f: RemoteFile, target: Path, *, progress: bool | None = None) -> None:
+    """Download ``f`` into ``target`` (verified, then moved into place), showing the transfer (see ``activity``)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in f.urls:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{f.name}.")
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
-                shutil.copyfileobj(resp, out)
+                length = resp.headers.get("Content-Length") if resp.headers is not None else None
+                total = int(length) if length and length.isdigit() else None
+                size = "" if not total else f" ({total / 1e6:.1f} MB)" if total >= 1e6 else f" ({total / 1e3:.1f} kB)"
+                with activity(f"downloading {url}{size} into {target.parent}", total=total, enable=progress) as act:
+                    while chunk := resp.read(1 << 20):
+                        out.write(chunk)
+                        act.advance(len(chunk))
             read_verified(Path(tmp), f)  # raises on a bad download
             os.replace(tmp, target)
             return

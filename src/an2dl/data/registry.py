@@ -24,5 +24,5 @@ def get_dataset(name: str, **kwargs: Any) -> DataSplits:
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:
-    """Names of the registered datasets, optionally filtered by a glob pattern."""
+    """Names of the registered datasets, optionally filtered by a glob or substring ``pattern`` (:func:`an2dl.registry.match_names`)."""
     return DATASETS.names(pattern)

@@ -13,7 +13,7 @@ __all__ = ["holdout_split", "kfold_indices", "leave_one_out_indices"]
 
 
 def _fraction(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ConfigError(f"{name} must be a number in [0, 1); got {value!r}")
 
 
@@ -36,6 +36,7 @@ def holdout_split(
     *,
     seed: int = 0,
     stratify: bool = True,
+    names: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """Hold-out validation: split indices into parts of the given fractions.
 
@@ -45,15 +46,21 @@ def holdout_split(
             validation and test; the remainder is the first returned part.
         seed: the split is a function of the seed.
         stratify: keep the class proportions in every part (needs labels).
+        names: the caller's names of the fractions, used in error messages
+            (e.g. ``("val_fraction", "test_fraction")``; default ``fractions[i]``).
 
     Returns:
         ``[rest, part_1, part_2, ...]`` arrays of sorted indices.
     """
     y, n = _labels_and_size(labels, "holdout_split")
-    for i, f in enumerate(fractions):
-        _fraction(f"fractions[{i}]", f)
+    if names is not None and len(names) != len(fractions):
+        raise ConfigError(f"holdout_split needs one name per fraction; got {len(names)} names for {len(fractions)} fractions")
+    labels_of = list(names) if names is not None else [f"fractions[{i}]" for i in range(len(fractions))]
+    for name, f in zip(labels_of, fractions):
+        _fraction(name, f)
     if sum(fractions) >= 1:
-        raise ConfigError(f"the held-out fractions must sum to less than 1; got {list(fractions)} (sum {sum(fractions)})")
+        raise ConfigError(f"{' + '.join(labels_of)} must sum to less than 1 (the rest is the first part); "
+                          f"got {list(fractions)} (sum {sum(fractions):.4g})")
     rng = np.random.default_rng(seed)
     groups = [np.arange(n)] if (y is None or not stratify) else [np.flatnonzero(y == c) for c in np.unique(y)]
     groups = [rng.permutation(g) for g in groups]

@@ -71,6 +71,10 @@ class ScheduleSpec:
         self.milestones = tuple(self.milestones)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass
 class OptimizerSpec:
     """A serialisable optimiser description, built by the trainer.
@@ -107,17 +111,17 @@ class OptimizerSpec:
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
             raise ConfigError(f"optimizer name must be one of {OPTIMIZERS}; got {self.name!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"optimizer lr must be a positive number; got {self.lr!r}")
-        if self.momentum < 0:
-            raise ConfigError(f"optimizer momentum must be >= 0; got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"optimizer weight_decay must be >= 0; got {self.weight_decay}")
+        if not (_is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"optimizer lr must be a positive number, finite (not inf or nan); got {self.lr!r}")
+        for name in ("momentum", "weight_decay", "eps", "alpha"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"optimizer {name} must be >= 0 and finite (not inf or nan); got {value!r}")
         if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
             raise ConfigError("nesterov=True needs name='sgd' and momentum > 0")
         for prefix, lr in self.layer_lr.items():
-            if not (isinstance(lr, (int, float)) and lr >= 0):
-                raise ConfigError(f"layer_lr[{prefix!r}] must be a number >= 0; got {lr!r}")
+            if not (_is_number(lr) and math.isfinite(lr) and lr >= 0):
+                raise ConfigError(f"layer_lr[{prefix!r}] must be a number >= 0, finite (not inf or nan); got {lr!r}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         if isinstance(self.schedule, dict):
             self.schedule = ScheduleSpec(**self.schedule)

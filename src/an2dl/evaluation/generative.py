@@ -68,15 +68,30 @@ def _batches(x: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def extract_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
-    """``model.forward_features`` over ``images`` in eval mode, batched: ``[N, C, H, W]`` -> ``[N, F]`` on CPU."""
+def extract_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500, progress: bool | None = False,
+                     what: str = "images") -> torch.Tensor:
+    """``model.forward_features`` over ``images`` in eval mode, batched: ``[N, C, H, W]`` -> ``[N, F]`` on CPU.
+
+    Args:
+        progress: show the extraction (seconds for thousands of images on a
+            CPU): ``None`` on a terminal a bar, otherwise one line; ``False``
+            (default) nothing.
+        what: what the images are, for that display (``"test digits"``).
+    """
+    from .._utils.progress import activity
+
     if not hasattr(model, "forward_features"):
         raise ConfigError(f"extract_features needs a model with forward_features(); got {type(model).__name__}")
     was = model.training
     model.eval()
     try:
         dev = module_device(model)
-        return torch.cat([model.forward_features(b.to(dev)).float().cpu() for b in _batches(images, batch_size)])
+        out = []
+        with activity(f"extracting judge features of {len(images):,} {what}", total=len(images), enable=progress) as act:
+            for b in _batches(images, batch_size):
+                out.append(model.forward_features(b.to(dev)).float().cpu())
+                act.advance(len(b))
+        return torch.cat(out)
     finally:
         model.train(was)
 
@@ -218,7 +233,7 @@ def digit_judge(
     limit_train: int | None = None,
     seed: int = 0,
     cache: bool = True,
-    progress: bool | None = False,
+    progress: bool | None = None,
 ) -> nn.Module:
     """The ``mnist_feature_cnn`` judge, trained by an2dl on the MNIST training split.
 
@@ -228,13 +243,21 @@ def digit_judge(
     of these settings, so later runs load it instantly.  It never sees the
     test split, which the recipes use as the held-out reference.
 
+    Training takes minutes on a CPU the first time: it is announced with one
+    line, ``training the digit judge (once, cached in FOLDER)``, followed on a
+    terminal by the progress bar of its epochs (``progress``: ``None`` on a
+    terminal only, ``True`` always, ``False`` never; off a terminal the line
+    is all that is printed).
+
     Returns:
         The model in eval mode; ``model.judge_info`` holds its settings and
         its accuracy on the MNIST test split.
     """
+    from .._utils.progress import activity, display_mode
     from .._utils.rng import seed_everything
     from ..data import get_dataset
     from ..data.download import cache_dir
+    from ..engine.callbacks import ProgressBar
     from ..engine.checkpoint import atomic_write_text
     from ..engine.optim import OptimizerSpec
     from ..engine.trainer import Trainer
@@ -252,13 +275,16 @@ def digit_judge(
         model = load(folder)
         model.judge_info = json.loads(info_path.read_text())
         return model
-    data = get_dataset("mnist", root=root, limit_train=limit_train, seed=seed)
-    seed_everything(seed)
-    model = get_model("mnist_feature_cnn")
-    task = ClassificationTask(model, num_classes=10, optimizer=OptimizerSpec("adam", lr=1e-3))
-    trainer = Trainer(max_epochs=epochs, batch_size=128, seed=seed, progress=progress, val_every_n_epochs=None)
-    trainer.fit(task, data.train)
-    test = trainer.evaluate(task, data.test)
+    where = f"once, cached in {folder}" if cache else "not cached: cache=False"
+    with activity(f"training the digit judge ({where})", enable=progress, spinner=False):
+        data = get_dataset("mnist", root=root, limit_train=limit_train, seed=seed)
+        seed_everything(seed)
+        model = get_model("mnist_feature_cnn")
+        task = ClassificationTask(model, num_classes=10, optimizer=OptimizerSpec("adam", lr=1e-3))
+        bar = ProgressBar(enable=display_mode(progress) == "live", label="judge")
+        trainer = Trainer(max_epochs=epochs, batch_size=128, seed=seed, callbacks=[bar], val_every_n_epochs=None)
+        trainer.fit(task, data.train)
+        test = trainer.evaluate(task, data.test)
     info = {**settings, "test_accuracy": test["test/accuracy"], "train_images": len(data.train)}
     model.cpu().eval()
     model.judge_info = info
@@ -332,6 +358,7 @@ class FrechetMonitor(Callback):
         sampler: ``sampler(n, torch_generator) -> images``; default ``task.sample``.
         seed: seed of the fixed noise.
         name: metric name.
+        progress: show the feature extraction of ``reference`` (see :func:`extract_features`).
     """
 
     order = 50  # before MetricsLogger (90) and Checkpoint (100)
@@ -346,13 +373,15 @@ class FrechetMonitor(Callback):
         sampler: Sampler | None = None,
         seed: int = 0,
         name: str = "frechet",
+        progress: bool | None = False,
     ) -> None:
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
             raise ConfigError(f"FrechetMonitor n_samples must be an integer >= 2; got {n_samples!r}")
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs <= 0:
             raise ConfigError(f"FrechetMonitor every_n_epochs must be a positive integer; got {every_n_epochs!r}")
         self.judge = judge
-        self.reference_stats = gaussian_statistics(extract_features(judge, reference))
+        self.reference_stats = gaussian_statistics(extract_features(judge, reference, progress=progress,
+                                                                    what="reference images"))
         self.n_samples, self.every_n_epochs, self.sampler = n_samples, every_n_epochs, sampler
         self.seed, self.name = seed, name
         self.curve: list[tuple[int, int, float]] = []

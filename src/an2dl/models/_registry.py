@@ -117,7 +117,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Names of the registered models, optionally filtered by a glob pattern."""
+    """Names of the registered models, optionally filtered by a glob or substring ``pattern`` (:func:`an2dl.registry.match_names`)."""
     return MODELS.names(pattern)
 
 

@@ -315,19 +315,53 @@ def _measure(name: str) -> tuple[int | None, int | None, str]:
             return params, None, f"({type(e).__name__})"
 
 
-def registry_table(pattern: str | None = None) -> list[tuple[str, ...]]:
-    """``(name, "N params", "F FLOPs", first docstring line)`` for every registered model.
+def _row(name: str) -> tuple[str, ...]:
+    params, flops, note = _measure(name)
+    p = f"{params:,} params" if params is not None else note
+    f = f"{format_count(flops)} FLOPs" if flops is not None else (note if params is not None else "")
+    doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
+    return (name, p, f, doc[0] if doc else "")
+
+
+#: more models to measure than this show a progress display (a few take well under a second)
+_QUIET_MEASURES = 3
+
+
+def registry_table(pattern: str | None = None, *, cache: bool = False,
+                   progress: bool | None = False) -> list[tuple[str, ...]]:
+    """``(name, "N params", "F FLOPs", first docstring line)`` for every registered model matching ``pattern``.
 
     Parameters are those of the builder's defaults; FLOPs are per sample at the
     model's default input (:func:`~an2dl.models.example_inputs`), counted on
     the ``meta`` device (a real CPU pass is the fallback for small models whose
     forward needs values).
+
+    Args:
+        pattern: a glob (``resnet*``) or a substring (``resnet``); see
+            :func:`an2dl.registry.match_names`.
+        cache: reuse and extend the rows kept in ``$AN2DL_CACHE/tables``
+            (:mod:`an2dl._utils.cache`): only the models not measured yet
+            with these sources and versions are built.  ``an2dl list models``
+            sets it.
+        progress: show the measuring when more than a few models are measured
+            (``None``: on a terminal a progress bar, otherwise one line).
     """
-    rows = []
-    for name in MODELS.names(pattern):
-        params, flops, note = _measure(name)
-        p = f"{params:,} params" if params is not None else note
-        f = f"{format_count(flops)} FLOPs" if flops is not None else (note if params is not None else "")
-        doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
-        rows.append((name, p, f, doc[0] if doc else ""))
-    return rows
+    from .._utils.cache import read_table, table_path, write_table
+    from .._utils.progress import activity
+
+    names = MODELS.names(pattern)
+    known: dict[str, list[str]] = {}
+    if cache:
+        doc = read_table("models")
+        known = dict(doc["rows"]) if doc is not None else {}
+    todo = [n for n in names if n not in known]
+    if todo:
+        where = f" (once; kept in {table_path('models').parent})" if cache else ""
+        message = f"measuring parameters and FLOPs of {len(todo)} models{where}"
+        with activity(message, total=len(todo), enable=progress if len(todo) > _QUIET_MEASURES else False) as act:
+            for name in todo:
+                known[name] = list(_row(name))
+                act.advance()
+        if cache:
+            write_table("models", MODELS.names(), known)
+    return [tuple(known[n]) for n in names]

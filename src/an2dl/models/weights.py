@@ -174,6 +174,21 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _format_hint(path: Path) -> str:
+    """What a file that is not safetensors looks like, from its first bytes ('' when unrecognised)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return ""
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return ("; it looks like a torch.save file (zip/pickle), which is never unpickled under a .safetensors name: "
+                "export the model again")
+    if not head:
+        return "; the file is empty"
+    return ""
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict stored in ``path`` (``.safetensors``, else a ``torch.save`` file read with ``weights_only=True``).
 
@@ -193,7 +208,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             obj: object = load_file(str(path))
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"weights file {path} is not a valid safetensors file ({e})") from None
+            raise CheckpointError(f"weights file {path} is not a valid safetensors file ({e}){_format_hint(path)}") from None
     else:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -13,7 +13,7 @@ from typing import Any
 from ..engine.checkpoint import atomic_write_text
 from ..errors import CheckpointError
 
-__all__ = ["write_report", "environment"]
+__all__ = ["write_report", "environment", "comparison_table"]
 
 
 def environment(device: str = "cpu", **extra: Any) -> dict[str, Any]:
@@ -78,11 +78,104 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, d)]
 
 
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The rows of the configuration table, each setting once.
+
+    A run's ``config.json`` holds the trainer's resolved settings (``trainer``)
+    beside the recipe's configuration (``config``), which has its own
+    ``trainer`` group: the rows are the recipe's settings, named as ``--set``
+    names them (``trainer.max_epochs``), with the trainer's resolved value
+    where the recipe left the default (``trainer.eval_batch_size``) and the
+    trainer's settings the recipe does not have (``trainer.shuffle``).
+    """
+    run_cfg, trainer = config.get("config"), config.get("trainer")
+    if not isinstance(run_cfg, dict):
+        return _flatten(config)
+    rows = _flatten(run_cfg)
+    for k, v in config.items():
+        if k not in ("config", "trainer"):
+            rows += _flatten(v, k)
+    if isinstance(trainer, dict):
+        index = {k: i for i, (k, _) in enumerate(rows)}
+        for k, v in trainer.items():
+            key = f"trainer.{k}"
+            if key not in index:
+                rows.append((key, v))
+            elif rows[index[key]][1] is None and v is not None:
+                rows[index[key]] = (key, v)
+            elif rows[index[key]][1] != v:
+                rows[index[key]] = (key, f"{_fmt(v)} (setting: {_fmt(rows[index[key]][1])})")
+    return rows
+
+
+def _variant_column(key: str, variant: str) -> str | None:
+    """``key`` without the token ``variant`` (``test/mse_lstm`` -> ``test/mse``), or ``None`` if it has no such token.
+
+    A token is delimited by ``/`` or ``_`` (or the ends of the key): ``lstm``
+    is a token of ``val/mse_lstm`` and ``lstm/seconds``, not of ``val/mse_bilstm``.
+    """
+    start = 0
+    n = len(variant)
+    while (i := key.find(variant, start)) >= 0:
+        end = i + n
+        before_ok = i == 0 or key[i - 1] in "/_"
+        after_ok = end == len(key) or key[end] in "/_"
+        if before_ok and after_ok:
+            if i == 0:
+                rest = key[end + 1:]
+            else:
+                rest = key[: i - 1] + key[end:]
+            return rest or None
+        start = i + 1
+    return None
+
+
+def comparison_table(metrics: dict[str, Any], variants: list[str]) -> tuple[list[str], dict[str, dict[str, Any]], list[str]]:
+    """Group the metrics of compared methods into a table: rows = ``variants``, columns = metrics.
+
+    A key names a variant when the variant is one of its ``/``- or
+    ``_``-delimited tokens: ``test/rmse_lstm``, ``val/mse_gru``, ``adam/train_loss``,
+    ``test/accuracy_random_50`` (column ``test/accuracy_50``).  Longer variant
+    names are matched first.
+
+    Returns:
+        ``(columns, {variant: {column: value}}, other keys)``: the columns in
+        the order they first appear; the keys that name no variant stay in the
+        plain results table.
+    """
+    order = sorted(variants, key=len, reverse=True)
+    columns: list[str] = []
+    table: dict[str, dict[str, Any]] = {v: {} for v in variants}
+    rest: list[str] = []
+    for key, value in metrics.items():
+        for v in order:
+            column = _variant_column(key, v)
+            if column is not None:
+                if column not in columns:
+                    columns.append(column)
+                table[v][column] = value
+                break
+        else:
+            rest.append(key)
+    return columns, table, rest
+
+
+def _comparison_html(columns: list[str], table: dict[str, dict[str, Any]]) -> str:
+    head = "<tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+    body = "".join(
+        f"<tr><th>{html.escape(v)}</th>"
+        + "".join(f"<td>{_cell(cells[c]) if c in cells else '–'}</td>" for c in columns)
+        + "</tr>"
+        for v, cells in table.items()
+    )
+    return f"<table class='comparison'>{head}{body}</table>"
+
+
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;font-size:.9em}
-th{background:#f5f5f5;font-weight:600}figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
+th{background:#f5f5f5;font-weight:600}table.comparison td{text-align:right}figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
 figure img{max-width:100%}pre{white-space:pre-wrap;margin:0;font-size:.85em}figcaption{font-size:.85em;color:#555}.metric{font-size:1.2em}
 """
 
@@ -92,7 +185,10 @@ def write_report(run_dir: str | Path, *, title: str | None = None) -> Path:
 
     Reads ``config.json``, ``results.json``, ``metrics.jsonl``, ``env.json`` and
     the PNGs listed in ``plots/index.json`` (images are embedded as base64, so
-    the page is a single portable file).
+    the page is a single portable file).  A run that compares methods lists
+    their names in ``results.json`` under ``compared``; their metrics are then
+    shown as one table, a row per method and a column per metric
+    (:func:`comparison_table`), above the other results.
 
     Raises:
         CheckpointError: ``run_dir`` is not a run directory.
@@ -110,9 +206,20 @@ def write_report(run_dir: str | Path, *, title: str | None = None) -> Path:
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p>Run directory: <code>{html.escape(str(run_dir))}</code></p>"]
     metrics = results.get("metrics", results)
-    if metrics:
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+    if scalars:
         parts.append("<h2>Results</h2>")
-        parts.append(_table([(k, v) for k, v in metrics.items() if not isinstance(v, (dict, list))]))
+        compared = results.get("compared")
+        rest = list(scalars)
+        if isinstance(compared, list) and len(compared) > 1 and all(isinstance(v, str) and v for v in compared):
+            columns, table, rest = comparison_table(scalars, compared)
+            table = {v: cells for v, cells in table.items() if cells}
+            if columns and len(table) > 1:
+                parts.append(_comparison_html(columns, table))
+            else:
+                rest = list(scalars)
+        if rest:
+            parts.append(_table([(k, scalars[k]) for k in rest]))
     notes = results.get("notes")
     if notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
@@ -129,7 +236,7 @@ def write_report(run_dir: str | Path, *, title: str | None = None) -> Path:
             )
     if config:
         parts.append("<h2>Configuration</h2>")
-        parts.append(_table(_flatten(config)))
+        parts.append(_table(_config_rows(config)))
     if env:
         parts.append("<h2>Environment</h2>")
         parts.append(_table(list(env.items())))

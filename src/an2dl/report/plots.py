@@ -30,9 +30,16 @@ def figure(*args: Any, **kwargs: Any):
 
 
 def save_figure(fig: Any, run_dir: str | Path, name: str, caption: str) -> Path:
-    """Save ``fig`` as ``run_dir/plots/<name>.png``, record its caption and close it."""
+    """Save ``fig`` as ``run_dir/plots/<name>.png``, record its caption and close it.
+
+    The house style is applied first (:func:`~an2dl.report.layout.tidy_figure`):
+    integer ticks on epoch axes, legends moved off the data.
+    """
     import matplotlib.pyplot as plt
 
+    from .layout import tidy_figure
+
+    tidy_figure(fig)
     plots = Path(run_dir) / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     path = plots / f"{name}.png"
@@ -56,7 +63,7 @@ def plot_curves(history: Sequence[dict[str, Any]], run_dir: str | Path) -> list[
         fig = figure(figsize=(5, 3.4))
         ax = fig.add_subplot(1, 1, 1)
         for split, style in (("train", "-o"), ("val", "-s")):
-            pts = [(r["epoch"] + 1, r[f"{split}/{name}"]) for r in rows if f"{split}/{name}" in r and r[f"{split}/{name}"] is not None]
+            pts = [(r["epoch"], r[f"{split}/{name}"]) for r in rows if f"{split}/{name}" in r and r[f"{split}/{name}"] is not None]
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, style, ms=3, label=split)

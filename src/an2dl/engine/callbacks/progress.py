@@ -27,13 +27,16 @@ class ProgressBar(Callback):
             ``None`` draws it when stderr is a terminal and otherwise prints one
             summary line per epoch (quiet enough for logs and CI).
         refresh_every: batches between updates of the displayed loss.
+        label: shown before the epoch (``"judge"`` -> ``judge epoch 1/2``), for a
+            training that runs inside another piece of work.
     """
 
     order = -20
 
-    def __init__(self, enable: bool | None = None, *, refresh_every: int = 10) -> None:
+    def __init__(self, enable: bool | None = None, *, refresh_every: int = 10, label: str = "") -> None:
         self.enable = enable
         self.refresh_every = refresh_every
+        self.label = label
         self._progress: Any = None
         self._task_id: Any = None
 
@@ -73,7 +76,7 @@ class ProgressBar(Callback):
 
     def _describe(self, trainer) -> str:
         total = f"/{trainer.max_epochs}" if trainer.max_epochs else ""
-        return f"epoch {trainer.epoch + 1}{total}"
+        return f"{self.label + ' ' if self.label else ''}epoch {trainer.epoch + 1}{total}"
 
     def on_epoch_start(self, trainer, task) -> None:
         if self._progress is not None:
