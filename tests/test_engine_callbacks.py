@@ -38,7 +38,7 @@ def test_metrics_logger_writes_csv_jsonl_and_tensorboard(tmp_path):
                       callbacks=[MetricsLogger(tensorboard=True)])
     trainer.fit(ClassificationTask(mlp(), num_classes=3), blobs(), blobs())
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [0, 1, 2] and [r["step"] for r in rows] == [6, 12, 18]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and [r["step"] for r in rows] == [6, 12, 18]
     table = list(csv.DictReader(io.StringIO((tmp_path / "metrics.csv").read_text())))
     assert float(table[2]["val/accuracy"]) == pytest.approx(rows[2]["val/accuracy"])
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

@@ -94,7 +94,7 @@ def test_digits_kfold_prints_folds_and_mean_std(tmp_path, capsys):
 
 def test_init_comparison(tmp_path):
     r = _run("init-comparison", tmp_path, "schemes=[\"zero\", \"small\", \"xavier\"]", "hidden=[32, 32, 32]",
-             "max_epochs=3")
+             "trainer.max_epochs=3")
     m = r.metrics
     assert m["zero/distinct_units"] == 1.0 and m["xavier/distinct_units"] == 32.0
     assert m["small/activation_std_last_layer"] < 1e-3 < m["xavier/activation_std_last_layer"]
@@ -103,8 +103,8 @@ def test_init_comparison(tmp_path):
 
 
 def test_optimizer_comparison(tmp_path):
-    r = _run("optimizer-comparison", tmp_path, "methods=[\"gd\", \"sgd\", \"nesterov\", \"adam\"]", "max_epochs=2",
-             "train_limit=256")
+    r = _run("optimizer-comparison", tmp_path, "methods=[\"gd\", \"sgd\", \"nesterov\", \"adam\"]",
+             "trainer.max_epochs=2", "train_limit=256")
     m = r.metrics
     assert m["gd/steps"] == 2 and m["sgd/steps"] == 512 and m["nesterov/steps"] == 16
     assert m["nesterov/train_loss"] < m["gd/train_loss"] and m["sgd/train_loss"] < m["gd/train_loss"]
@@ -121,7 +121,7 @@ def test_restarts_demo_selects_the_lowest_training_loss(tmp_path):
 
 def test_vanishing_gradients_sigmoid_vs_relu(tmp_path):
     """§2.2: in a 10-layer sigmoid MLP the first layer's gradient is orders of magnitude below the last's."""
-    r = _run("vanishing-gradients", tmp_path, "activations=[\"sigmoid\", \"relu\"]", "max_epochs=0", "batch=256")
+    r = _run("vanishing-gradients", tmp_path, "activations=[\"sigmoid\", \"relu\"]", "train=false", "batch=256")
     m = r.metrics
     assert m["sigmoid/grad_ratio_first_to_last"] < 1e-3
     assert m["relu/grad_ratio_first_to_last"] > 0.1
@@ -130,7 +130,7 @@ def test_vanishing_gradients_sigmoid_vs_relu(tmp_path):
 
 def test_overfitting_and_early_stopping(tmp_path):
     r = _run("overfitting-digits", tmp_path, "variants=[\"plain\", \"weight_decay\", \"early_stopping\"]",
-             "hidden=[256, 256]", "max_epochs=40", "patience=5")
+             "hidden=[256, 256]", "trainer.max_epochs=40", "patience=5")
     m = r.metrics
     # without regularisation the training loss goes to ~0 while the validation loss climbs back above its minimum
     assert m["plain/train_loss"] < 0.01 and m["plain/val_loss"] > 1.05 * m["plain/best_val_loss"]

@@ -111,7 +111,7 @@ def test_classification_prints_the_models_top_k(tmp_path, capsys):
     code, lines, err = _predict(capsys, run_dir, tmp_path / "digit.png", "--samples", "4")
     assert code == 2 and lines == []
     assert err.strip() == (f"an2dl: error: --samples does not apply to the classification model of {run_dir} "
-                           "(it takes --top)")
+                           "(it takes --top, --clip, --invert, --max-pixels)")
 
 
 def test_binary_classification_prints_p_positive(tmp_path, capsys):

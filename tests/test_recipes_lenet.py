@@ -15,7 +15,7 @@ def test_lenet5_digits_default_recipe_reaches_98_percent(tmp_path):
     result = an2dl.run("lenet5-digits", runs_root=tmp_path, progress=False)
     assert result.metrics["test/accuracy"] >= 0.98
     saved = json.loads((result.run_dir / "results.json").read_text())
-    assert saved["test/accuracy"] == result.metrics["test/accuracy"] and saved["epochs"] == 60
+    assert saved["metrics"]["test/accuracy"] == result.metrics["test/accuracy"] and saved["epochs"] == 60
 
 
 @pytest.mark.data

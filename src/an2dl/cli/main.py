@@ -25,9 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the full traceback of errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list recipes, models or datasets")
-    s.add_argument("what", nargs="?", choices=["recipes", "models", "datasets"], default="recipes")
-    s.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'resnet*'")
+    s = sub.add_parser("list", help="list recipes, models, datasets or benchmarks")
+    s.add_argument("what", nargs="?", choices=["recipes", "models", "datasets", "benchmarks"], default="recipes")
+    s.add_argument("pattern", nargs="?",
+                   help="part of the name (e.g. 'resnet', any case) or a glob pattern (e.g. 'resnet*')")
+    s.add_argument("--quiet", action="store_true", help="no progress output (models: while measuring)")
 
     s = sub.add_parser("run", help="run a recipe")
     s.add_argument("recipe")
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="settings file (.json, .toml, .yaml)")
     s.add_argument("--run-dir", help="run directory (default: runs/RECIPE/TIMESTAMP)")
     s.add_argument("--runs-root", default="runs", help="parent of new run directories (default: runs)")
+    s.add_argument("--force", action="store_true",
+                   help="start even if --run-dir is not empty: its contents are moved into RUN_DIR/.replaced-TIME/")
     s.add_argument("--quiet", action="store_true", help="no progress output")
     s.add_argument("--show-config", action="store_true", help="print the resolved settings and exit")
 
@@ -43,9 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--quiet", action="store_true")
 
+    model_help = "which model of a run that trained several (e.g. forecast-sine's lstm); the error lists them"
     s = sub.add_parser("eval", help="evaluate a finished run's model")
     s.add_argument("run_dir")
-    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--split", choices=["train", "val", "test"],
+                   help="data split (default: test, or val for data without a test split)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
 
     s = sub.add_parser(
         "predict",
@@ -54,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "print the top classes; regression and binary models read .npy arrays or numbers such as 0.5 or "
                     "0,1; sequence models read .npy sequences ([T] token ids or [T, D] features); autoencoders and "
                     "VAEs write NAME.recon.png; GANs and VAEs draw --samples N into a PNG grid; character language "
-                    "models continue --prompt and text files.",
+                    "models continue --prompt and text files. NaN/Inf inputs are refused, and so are values outside "
+                    "the model's range unless --clip; an image that looks inverted is predicted with a warning.",
     )
     s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (with model/) or an exported model's folder")
     s.add_argument("inputs", nargs="*", metavar="INPUT",
@@ -67,11 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt", metavar="TEXT", help="language models: text to continue")
     s.add_argument("--length", type=int, metavar="N", help="language models: characters to generate (default 200)")
     s.add_argument("--temperature", type=float, metavar="T", help="language models: sampling temperature (default 0.8)")
+    s.add_argument("--clip", action="store_true",
+                   help="clip .npy values and numbers outside the model's value range into it (default: refuse them)")
+    s.add_argument("--invert", action="store_true",
+                   help="image models: predict on 1 - x, e.g. a dark digit on white for a model trained on white-on-black")
+    s.add_argument("--max-pixels", type=int, metavar="N",
+                   help="image files: the largest width x height decoded (default 50000000)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
 
     s = sub.add_parser("export", help="export a run's model")
     s.add_argument("run_dir")
     s.add_argument("--format", default="safetensors", choices=["safetensors", "onnx"])
     s.add_argument("--out", help="output directory (safetensors) or file (onnx)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
 
     s = sub.add_parser("report", help="rewrite a run's report.html")
     s.add_argument("run_dir")
@@ -92,10 +108,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from ..data import DATASETS
 
         rows = [(n, (DATASETS.get(n).__doc__ or "").strip().splitlines()[0]) for n in DATASETS.names(args.pattern)]
-    else:
-        from ..models.summary import registry_table
+    elif args.what == "benchmarks":
+        from ..bench import BENCHMARKS
 
-        rows = registry_table(args.pattern)
+        rows = [(n, (BENCHMARKS.get(n).__doc__ or "").strip().splitlines()[0]) for n in BENCHMARKS.names(args.pattern)]
+    else:
+        rows = _model_rows(args.pattern, progress=False if args.quiet else None)
     if not rows:
         print(f"no {args.what} match {args.pattern!r}", file=sys.stderr)
         return 2
@@ -103,6 +121,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r[0]:<{width}}  {'  '.join(str(c) for c in r[1:])}")
     return 0
+
+
+def _model_rows(pattern: str | None, *, progress: bool | None) -> list:
+    """The rows of ``an2dl list models``: the cached table (read without importing torch), else measured and cached."""
+    from .._utils.cache import cached_rows
+
+    rows = cached_rows("models", pattern)
+    if rows is None:
+        from ..models.summary import registry_table
+
+        rows = registry_table(pattern, cache=True, progress=progress)
+    return rows
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -120,9 +150,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(cfg), indent=2))
         return 0
     result = base.run(args.recipe, args.overrides, config_file=args.config, run_dir=args.run_dir,
-                      runs_root=args.runs_root, progress=False if args.quiet else None)
+                      runs_root=args.runs_root, progress=False if args.quiet else None, force=args.force,
+                      on_start=_announce_run)
     _finish(result)
     return 0
+
+
+# the run directory of the `run` or `resume` in progress, named again when it is interrupted or fails
+_ACTIVE_RUN: dict = {}
+
+
+def _announce_run(run_dir, replaced) -> None:
+    """First line of a run (stderr): where it writes and how to resume it."""
+    import shlex
+
+    _ACTIVE_RUN.update(dir=run_dir, command="run")
+    moved = f"; the previous contents are in {replaced}" if replaced is not None else ""
+    print(f"an2dl: run directory: {run_dir}; resume with: an2dl resume {shlex.quote(str(run_dir))}{moved}",
+          file=sys.stderr, flush=True)
+
+
+def _resume_hint() -> str:
+    """'; run directory: DIR; resume with: an2dl resume DIR' for the run in progress ('' when none)."""
+    import shlex
+    from pathlib import Path
+
+    run_dir = _ACTIVE_RUN.get("dir")
+    if run_dir is None:
+        return ""
+    if not (Path(run_dir) / "checkpoints").is_dir():
+        return f"; run directory: {run_dir} (it holds no checkpoint yet: nothing to resume)"
+    return f"; run directory: {run_dir}; resume with: an2dl resume {shlex.quote(str(run_dir))}"
 
 
 def _finish(result) -> None:
@@ -142,6 +200,7 @@ def _finish(result) -> None:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from ..recipes import base
 
+    _ACTIVE_RUN.update(dir=args.run_dir, command="resume")
     result = base.resume(args.run_dir, progress=False if args.quiet else None)
     _finish(result)
     return 0
@@ -150,7 +209,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ..recipes.evaluation import evaluate_run
 
-    _print_metrics(evaluate_run(args.run_dir, split=args.split))
+    _print_metrics(evaluate_run(args.run_dir, split=args.split, model=args.model))
     return 0
 
 
@@ -158,16 +217,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ..recipes.evaluation import predict_run
 
     prediction = predict_run(args.run_dir, args.inputs, top=args.top, samples=args.samples, seed=args.seed,
-                             out=args.out, prompt=args.prompt, length=args.length, temperature=args.temperature)
+                             out=args.out, prompt=args.prompt, length=args.length, temperature=args.temperature,
+                             clip=args.clip, invert=args.invert, max_pixels=args.max_pixels, model=args.model)
+    for warning in prediction.warnings:
+        print(f"an2dl: warning: {warning}", file=sys.stderr)
     for line in prediction.lines:
         print(line)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from ..export import onnx_data_file
     from ..recipes.evaluation import export_run
 
-    print(export_run(args.run_dir, fmt=args.format, out=args.out))
+    path = export_run(args.run_dir, fmt=args.format, out=args.out, model=args.model)
+    print(path)
+    if args.format == "onnx" and onnx_data_file(path).is_file():  # a model too large to embed (see export_onnx)
+        print(f"weights: {onnx_data_file(path)} (keep it beside {path.name})")
     return 0
 
 
@@ -197,26 +263,53 @@ _COMMANDS = {
 }
 
 
+def _stdout_closed() -> int:
+    """The reader of our output went away (``an2dl list models | head -3``): stop quietly with exit code 141
+    (128 + SIGPIPE), as a Unix tool does; stdout is pointed at /dev/null so that the final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured)
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict":  # inputs after an option: `predict RUN --model NAME INPUT...`
+        args.inputs = [*args.inputs, *(e for e in extra if not e.startswith("-"))]
+        extra = [e for e in extra if e.startswith("-")]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2
-    from ..engine.allocator import tune_cpu_allocator
     from ..errors import An2dlError
 
     if args.command in ("run", "resume", "eval", "predict", "bench"):
+        from ..engine.allocator import tune_cpu_allocator  # imports torch: not for `list` and `--help`
+
         tune_cpu_allocator()
+    _ACTIVE_RUN.clear()
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away shows here, inside this try
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"an2dl: interrupted{_resume_hint()}", file=sys.stderr)
         return 130
     except An2dlError as e:
         if args.debug:
             raise
         print(f"an2dl: error: {e}", file=sys.stderr)
+        if e.exit_code == 1 and _ACTIVE_RUN.get("command") == "run":
+            print(f"an2dl: the run stopped{_resume_hint()}", file=sys.stderr)
         return e.exit_code
     except (ValueError, TypeError, FileNotFoundError) as e:
         if args.debug:
@@ -227,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"an2dl: error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        if _ACTIVE_RUN.get("command") == "run":
+            print(f"an2dl: the run stopped{_resume_hint()}", file=sys.stderr)
         return 1
 
 

@@ -14,6 +14,7 @@ epoch.  Names are prefixed with the split: ``train/loss``, ``val/accuracy``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,49 @@ if TYPE_CHECKING:  # pragma: no cover
     from .prediction import Prediction, PredictOptions
     from .trainer import Trainer
 
-__all__ = ["Task", "StepContext", "MetricLog"]
+__all__ = ["Task", "StepContext", "MetricLog", "call_model"]
+
+#: first lines of torch errors raised when inputs do not fit a layer (width, channels, rank, size)
+_SHAPE_ERRORS = re.compile(
+    r"mat1 and mat2 shapes cannot be multiplied|expected input\[.*channels|Expected \d+D \(unbatched\)"
+    r"|input\.size\(-1\) must be equal to input_size|Kernel size can't be greater than actual input size"
+    r"|is invalid for input of size|must match the size of tensor|size mismatch"
+)
+
+
+def _expected_input(model: nn.Module) -> str:
+    """What the first layer with a declared input size expects, e.g. ``"its first Linear layer takes 5 features"``."""
+    for m in model.modules():
+        for attr, what in (("in_features", "feature"), ("in_channels", "channel"), ("input_size", "feature")):
+            value = getattr(m, attr, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                per_step = " per step" if attr == "input_size" else ""
+                return f"its first {type(m).__name__} layer takes {value} {what}{'s' if value != 1 else ''}{per_step}"
+    return ""
+
+
+def call_model(model: nn.Module, *args: Any, owner: str = "the task") -> Any:
+    """``model(*args)``; inputs that do not fit the model's layers fail with one line naming both.
+
+    Torch reports a width mismatch from deep inside the model (``mat1 and mat2
+    shapes cannot be multiplied (32x4 and 5x3)``); this names the input
+    shape and what the model's first layer expects, and keeps torch's words.
+
+    Raises:
+        ConfigError: a shape error of the forward pass (any other error passes unchanged).
+    """
+    try:
+        return model(*args)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if not _SHAPE_ERRORS.search(first):
+            raise
+        shapes = ", ".join(str(list(a.shape)) for a in args if isinstance(a, torch.Tensor)) or "?"
+        expected = _expected_input(model)
+        raise ConfigError(
+            f"{owner}: the inputs of shape {shapes} do not fit the model {type(model).__name__}"
+            f"{' (' + expected + ')' if expected else ''}; torch says: {first}"
+        ) from e
 
 
 class MetricLog:

@@ -37,10 +37,11 @@ from torch.utils.data import DataLoader, Dataset
 from .._utils.rng import derive_seed, get_rng_state, seed_step, set_rng_state
 from ..data.batch import Batch
 from ..data.core import collate
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, RunDirLockedError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
 from .optim import OptimizerSpec, build_optimizer, build_scheduler
+from .rundir import RunDirLock
 from .sampling import EpochBatchSampler, ShardedBatchSampler
 from .task import MetricLog, StepContext, Task
 
@@ -72,7 +73,9 @@ class Trainer:
         val_every_n_epochs: validate after every n-th epoch (``None``: never).
         val_every_n_steps: also validate every n optimiser steps.
         seed: the seed every random draw of the run derives from.
-        run_dir: directory for checkpoints and logs (``None``: keep nothing on disk).
+        run_dir: directory for checkpoints and logs (``None``: keep nothing on disk). ``fit`` locks it
+            (``run_dir/.an2dl.lock``; a second writer fails with ``RunDirLockedError``) and refuses to
+            start afresh in a directory that holds checkpoints (resume them with ``ckpt_path="last"``).
         callbacks: extra callbacks; defaults are added for what they do not cover.
         accelerator, devices, strategy, precision: passed to Lightning Fabric
             (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``).
@@ -121,6 +124,12 @@ class Trainer:
             raise ConfigError(f"Trainer seed must be a non-negative integer; got {seed!r}")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ConfigError(f"Trainer num_workers must be an integer >= 0; got {num_workers!r}")
+        if isinstance(callbacks, Callback):
+            name = type(callbacks).__name__
+            raise ConfigError(f"Trainer callbacks must be a list of Callback instances; got one {name}, not in a list "
+                              f"(write callbacks=[{name}(...)])")
+        if callbacks is not None and (isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__")):
+            raise ConfigError(f"Trainer callbacks must be a list of Callback instances; got {type(callbacks).__name__}")
         for cb in callbacks or ():
             if not isinstance(cb, Callback):
                 raise ConfigError(f"Trainer callbacks must be Callback instances; got {type(cb).__name__}")
@@ -151,7 +160,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.is_last_batch = False
         self.metrics: dict[str, float] = {}  # latest value of every epoch-level metric
-        self.history: list[dict[str, Any]] = []  # one row per validation/epoch end
+        self.history: list[dict[str, Any]] = []  # one row per validation/epoch end; its "epoch" counts from 1
         self.eval_artifacts: dict[str, torch.Tensor] = {}  # non-scalar metric results, e.g. confusion matrices
         self.last_loss: torch.Tensor | None = None
         self.optimizers: list[torch.optim.Optimizer] = []
@@ -354,29 +363,60 @@ class Trainer:
             _check_dataset(val, "val")
         self._train_data, self._val_data = train, val
         resuming = ckpt_path is not None
-        if resuming:
-            path = self.checkpoint_dir if str(ckpt_path) == "last" else Path(ckpt_path)  # type: ignore[arg-type]
-            if path is None:
-                raise ConfigError('ckpt_path="last" needs a run_dir')
-            data = ckpt.load_checkpoint(path)
-            self._check_config(data.state.get("config"))
-        elif self.run_dir is not None and self.is_global_zero:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write_text(self.run_dir / "config.json", json.dumps(self._config_doc(), indent=2) + "\n")
-        self._fitting = True
-        self._call("on_fit_start")
-        if resuming:
-            self._restore(data)
+        if resuming and str(ckpt_path) == "last" and self.checkpoint_dir is None:
+            raise ConfigError('ckpt_path="last" needs a run_dir')
+        lock = self._claim_run_dir(fresh=not resuming)
         try:
-            while not self._done():
-                self._train_epoch()
-        except BaseException as exc:
-            self._call("on_exception", exc)
-            raise
+            if resuming:
+                path = self.checkpoint_dir if str(ckpt_path) == "last" else Path(ckpt_path)  # type: ignore[arg-type]
+                data = ckpt.load_checkpoint(path)
+                self._check_config(data.state.get("config"))
+            elif self.run_dir is not None and self.is_global_zero:
+                ckpt.atomic_write_text(self.run_dir / "config.json", json.dumps(self._config_doc(), indent=2) + "\n")
+            self._fitting = True
+            self._call("on_fit_start")
+            if resuming:
+                self._restore(data)
+            try:
+                while not self._done():
+                    self._train_epoch()
+            except BaseException as exc:
+                self._call("on_exception", exc)
+                raise
+            finally:
+                self._fitting = False
+            self._call("on_fit_end")
         finally:
-            self._fitting = False
-        self._call("on_fit_end")
+            if lock is not None:
+                lock.release()
         return dict(self.metrics)
+
+    def _claim_run_dir(self, *, fresh: bool) -> RunDirLock | None:
+        """Lock ``run_dir`` for this fit (the global-zero process only) and, for a fresh fit, make sure it
+        holds no other run's checkpoints.  Every process raises the same error when that fails."""
+        if self.run_dir is None:
+            return None
+        lock, error = None, None
+        if self.is_global_zero:
+            try:
+                lock = RunDirLock(self.run_dir).acquire()
+                if fresh and ckpt.has_checkpoint(self.checkpoint_dir):  # type: ignore[arg-type]
+                    found = ckpt.list_checkpoints(self.checkpoint_dir)  # type: ignore[arg-type]
+                    latest = f" (latest: {found[-1].name})" if found else ""
+                    raise ConfigError(
+                        f"run_dir {self.run_dir} already holds the checkpoints of a run{latest}; continue that run "
+                        'with fit(..., ckpt_path="last") or Trainer.resume, or give a new run_dir'
+                    )
+            except (RunDirLockedError, ConfigError) as e:
+                if lock is not None:
+                    lock.release()
+                    lock = None
+                error = e
+        if self.world_size > 1:
+            error = self.fabric.broadcast(error, src=0)
+        if error is not None:
+            raise error
+        return lock
 
     def resume(self, task: Task, train: Dataset, val: Dataset | None = None) -> dict[str, float]:
         """Continue the run in ``run_dir`` from its latest checkpoint (see :meth:`fit`)."""
@@ -485,7 +525,7 @@ class Trainer:
         self.metrics.update(epoch_metrics)
         if self._val_data is not None and self.val_every_n_epochs and (self.epoch + 1) % self.val_every_n_epochs == 0:
             epoch_metrics.update(self._validate(record=False))
-        self.history.append({"epoch": self.epoch, "step": self.global_step, **epoch_metrics})
+        self.history.append({"epoch": self.epoch + 1, "step": self.global_step, **epoch_metrics})
         self._epoch_ending = True
         try:
             self._call("on_epoch_end", epoch_metrics)
@@ -501,7 +541,7 @@ class Trainer:
         metrics = self._evaluate_loop(self._val_data, "val")
         self.metrics.update(metrics)
         if record:  # step-level validation gets its own history row
-            self.history.append({"epoch": self.epoch, "step": self.global_step, **metrics})
+            self.history.append({"epoch": self.epoch + 1, "step": self.global_step, **metrics})
         self._call("on_validation_end", metrics)
         return metrics
 
@@ -703,6 +743,8 @@ class Trainer:
             self._train_log.metrics[name] = modules[path]
         self.epoch, self.batch_in_epoch, self.global_step = st["epoch"], st["batch_in_epoch"], st["global_step"]
         self.metrics, self.history = dict(st["metrics"]), list(st["history"])
+        if data.state.get("version", 1) < 2:  # format 1 counted the epochs of history rows from 0
+            self.history = [{**row, "epoch": row["epoch"] + 1} if "epoch" in row else row for row in self.history]
 
 
 _NULL_CONTEXT = nullcontext()  # reusable: no allocation per batch
@@ -732,6 +774,17 @@ def _in_process_batches(dataset: Dataset, batch_sampler: Any, collate_fn: Any) -
 
 
 def _check_dataset(dataset: Any, split: str) -> None:
+    if isinstance(dataset, torch.Tensor):
+        raise ConfigError(
+            f"the {split} data must be a Dataset; got a Tensor of shape {list(dataset.shape)} "
+            "(wrap inputs and targets: an2dl.data.ArrayDataset(x, y) or torch.utils.data.TensorDataset(x, y))"
+        )
+    if isinstance(dataset, (tuple, list)) and dataset and all(isinstance(t, torch.Tensor) for t in dataset):
+        shapes = ", ".join(str(list(t.shape)) for t in dataset)
+        raise ConfigError(
+            f"the {split} data must be a Dataset; got a {type(dataset).__name__} of {len(dataset)} tensors ({shapes}) "
+            "(wrap them: an2dl.data.ArrayDataset(x, y) or torch.utils.data.TensorDataset(x, y))"
+        )
     if isinstance(dataset, DataLoader):
         raise ConfigError(
             f"pass the {split} Dataset itself, not a DataLoader: the trainer builds its loaders "

@@ -83,5 +83,5 @@ def decision_surface(
 
 def history_series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
     """``(epochs, values)`` of ``key`` in a trainer's history (epochs counted from 1)."""
-    pts = [(int(r["epoch"]) + 1, float(r[key])) for r in history if r.get(key) is not None]
+    pts = [(int(r["epoch"]), float(r[key])) for r in history if r.get(key) is not None]
     return [p[0] for p in pts], [p[1] for p in pts]

@@ -29,6 +29,7 @@ __all__ = [
     "update_results",
     "TimedRecipe",
     "plain_trainer",
+    "PLAIN_TRAINER_SETTINGS",
     "plot_series",
     "draw_samples",
     "reconstruction_rows",
@@ -69,8 +70,8 @@ def load_mnist(d: MNISTImages) -> DataSplits:
     return data
 
 
-def load_judge(j: JudgeConfig, d: MNISTImages, *, progress: bool | None = False) -> nn.Module:
-    """The cached ``mnist_feature_cnn`` judge (trained on first use)."""
+def load_judge(j: JudgeConfig, d: MNISTImages, *, progress: bool | None = None) -> nn.Module:
+    """The cached ``mnist_feature_cnn`` judge (trained on first use, which is announced; see ``digit_judge``)."""
     from ..evaluation.generative import digit_judge
 
     return digit_judge(root=d.root, epochs=j.epochs, limit_train=j.limit_train, progress=progress)
@@ -85,8 +86,7 @@ def update_results(run_dir: Path, metrics: dict[str, Any], **extra: Any) -> None
 
     path = Path(run_dir) / "results.json"
     doc = json.loads(path.read_text()) if path.is_file() else {"metrics": {}}
-    doc["metrics"].update(metrics)
-    doc.update(metrics)
+    doc.setdefault("metrics", {}).update(metrics)
     doc.update(extra)
     atomic_write_text(path, json.dumps(doc, indent=2, default=float) + "\n")
     if (Path(run_dir) / "config.json").is_file():
@@ -107,18 +107,33 @@ class TimedRecipe(Recipe):
 
 def plain_trainer(tc: TrainerConfig, *, progress: bool | None, max_epochs: int | None = None, batch_size: int | None = None,
                   seed: int | None = None, callbacks: list | None = None) -> Trainer:
-    """A Trainer without run directory (no checkpoints) for the inner trainings of a multi-training recipe."""
+    """A Trainer without run directory (no checkpoints) for the inner trainings of a multi-training recipe.
+
+    It honours every setting of ``tc`` but ``devices``, ``strategy`` (one process) and the validation
+    frequencies (no validation set): see :data:`PLAIN_TRAINER_SETTINGS`.
+    """
+    from ..engine.callbacks import Timer
+
+    timer = [Timer(max_seconds=tc.time_budget_s)] if tc.time_budget_s is not None else []
     return Trainer(
         max_epochs=max_epochs if max_epochs is not None else tc.max_epochs,
         max_steps=tc.max_steps,
         batch_size=batch_size if batch_size is not None else tc.batch_size,
+        eval_batch_size=tc.eval_batch_size,
+        accumulate_grad_batches=tc.accumulate_grad_batches,
         seed=seed if seed is not None else tc.seed,
         accelerator=tc.accelerator,
         precision=tc.precision,
+        num_workers=tc.num_workers,
         val_every_n_epochs=None,
         progress=progress,
-        callbacks=callbacks,
+        callbacks=[*timer, *(callbacks or [])],
     )
+
+
+#: the trainer settings :func:`plain_trainer` honours
+PLAIN_TRAINER_SETTINGS = ("max_epochs", "max_steps", "batch_size", "eval_batch_size", "accumulate_grad_batches", "seed",
+                          "accelerator", "precision", "num_workers", "time_budget_s")
 
 
 def plot_series(

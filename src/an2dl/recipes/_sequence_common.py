@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.core import DataSplits
+from ..engine.checkpoint import has_checkpoint
 from ..engine.task import Task
 from . import base
+from ._variants import export_variant, variant_dir
 from .base import Recipe
 
 __all__ = ["Variant", "write_run_config", "fit_variant", "validation_series"]
@@ -34,8 +36,10 @@ def write_run_config(run_dir: Path, recipe: str, cfg: Any) -> None:
 
 
 def fit_variant(recipe: Recipe, cfg: Any, run_dir: Path, name: str, task: Task, data: DataSplits, *,
-                resume: bool = False, progress: bool | None = None) -> Variant:
-    """Train ``task`` in ``run_dir/variants/<name>`` with the recipe's trainer settings and evaluate it.
+                resume: bool = False, progress: bool | None = None,
+                preprocessing: dict[str, Any] | None = None) -> Variant:
+    """Train ``task`` in ``run_dir/variants/<name>`` with the recipe's trainer settings, evaluate it and
+    export its final model to ``run_dir/variants/<name>/model`` (with ``preprocessing`` in ``model.json``).
 
     A resumed run continues each variant from its latest checkpoint (a
     finished variant is only re-evaluated).
@@ -43,17 +47,19 @@ def fit_variant(recipe: Recipe, cfg: Any, run_dir: Path, name: str, task: Task, 
     Returns:
         :class:`Variant` with the validation and test metrics (``val/...``, ``test/...``).
     """
-    sub = run_dir / "variants" / name
+    sub = variant_dir(run_dir, name)
     trainer = recipe.make_trainer(cfg, sub, progress=progress)
     ckpt = sub / "checkpoints"
     t0 = time.perf_counter()
-    trainer.fit(task, data.train, data.val, ckpt_path=ckpt if resume and (ckpt / "LATEST").is_file() else None)
+    trainer.fit(task, data.train, data.val, ckpt_path=ckpt if resume and has_checkpoint(ckpt) else None)
     seconds = time.perf_counter() - t0  # this call's wall time (a resumed variant: the time since resuming)
     metrics: dict[str, Any] = {}
     if data.val is not None:
         metrics.update(trainer.evaluate(task, data.val, split="val"))
     if data.test is not None:
         metrics.update(trainer.evaluate(task, data.test, split="test"))
+    if trainer.is_global_zero:
+        export_variant(run_dir, name, task.model, task, preprocessing=preprocessing)
     return Variant(name, metrics, list(trainer.history), task, float(seconds), trainer.global_step)
 
 

@@ -75,6 +75,21 @@ class AddingProblem(Recipe):
     section = "4.1.1"
     Config = AddingProblemConfig
 
+    def _data(self, cfg: AddingProblemConfig) -> Any:
+        d = cfg.data
+        return get_dataset("adding-problem", length=d.length, n_train=d.n_train, n_val=d.n_val, n_test=d.n_test,
+                           seed=d.seed)
+
+    def _model(self, cfg: AddingProblemConfig, cell: str) -> Any:
+        return get_model("recurrent_regressor", input_size=2, output_size=1, cell=cell,
+                         hidden_size=cfg.model.hidden_size, initial_state=cfg.model.initial_state)
+
+    def models(self, cfg: AddingProblemConfig) -> list[str]:
+        return list(cfg.model.cells)
+
+    def build_model(self, cfg: AddingProblemConfig, name: str | None) -> tuple[SequenceRegressionTask, Any]:
+        return SequenceRegressionTask(self._model(cfg, name), optimizer=cfg.optim), self._data(cfg)
+
     def run(self, cfg: AddingProblemConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
         for cell in cfg.model.cells:
@@ -83,19 +98,19 @@ class AddingProblem(Recipe):
         if not cfg.model.cells:
             raise ConfigError("model.cells must name at least one cell")
         d = cfg.data
-        data = get_dataset("adding-problem", length=d.length, n_train=d.n_train, n_val=d.n_val, n_test=d.n_test,
-                           seed=d.seed)
+        data = self._data(cfg)
         write_run_config(run_dir, self.name, cfg)
         probe_x, probe_y = (t[: cfg.probe_batch] for t in data.test.tensors)
+        preprocessing = {"input_shape": [d.length, 2], "input": "[T, 2]: the values and the two markers (0/1)"}
         variants: list[Variant] = []
         gradients: dict[str, dict[str, torch.Tensor]] = {}
         for cell in cfg.model.cells:
             seed_everything(cfg.trainer.seed)
-            model = get_model("recurrent_regressor", input_size=2, output_size=1, cell=cell,
-                              hidden_size=cfg.model.hidden_size, initial_state=cfg.model.initial_state)
+            model = self._model(cfg, cell)
             gradients[cell] = {"initial": _gradient_profile(model, probe_x, probe_y)}
             task = SequenceRegressionTask(model, optimizer=cfg.optim)
-            variants.append(fit_variant(self, cfg, run_dir, cell, task, data, resume=resume, progress=progress))
+            variants.append(fit_variant(self, cfg, run_dir, cell, task, data, resume=resume, progress=progress,
+                                        preprocessing=preprocessing))
             gradients[cell]["trained"] = _gradient_profile(model, probe_x, probe_y)
 
         baseline = float(((data.test.tensors[1] - 1.0) ** 2).mean())
@@ -121,7 +136,7 @@ class AddingProblem(Recipe):
             notes.append(f"{v.name.upper()}: test MSE {mse:.4f} after {v.steps} steps, {verdict}; "
                          f"‖∂L/∂h_0‖ / ‖∂L/∂h_T‖ = {_ratio(g['initial']):.1e} at initialisation, "
                          f"{_ratio(g['trained']):.1e} after training.")
-        write_results(run_dir, metrics, notes=notes, length=d.length)
+        write_results(run_dir, metrics, notes=notes, length=d.length, compared=[v.name for v in variants])
         _plot_curves(variants, baseline, cfg.solved_mse, run_dir)
         _plot_gradients(gradients, run_dir, d.length)
         finish_report(run_dir, device="cpu")

@@ -26,9 +26,10 @@ from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
 from ..tasks import ClassificationTask
+from ._variants import export_variant
 from ._vision_common import ImageData, PlainCNNSettings, build_plain_cnn, load_image_data
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
-from .config import TrainerConfig, trainer_kwargs
+from .config import TrainerConfig, standard_callbacks, trainer_kwargs
 
 __all__ = ["AugmentationComparison", "AugmentationComparisonConfig"]
 
@@ -78,6 +79,18 @@ class AugmentationComparison(Recipe):
     section = "3.4.1"
     Config = AugmentationComparisonConfig
 
+    def _task(self, cfg: AugmentationComparisonConfig, variant: str, data) -> ClassificationTask:
+        k = data.info.num_classes
+        return ClassificationTask(build_plain_cnn(cfg.model, data), num_classes=k, optimizer=cfg.optim,
+                                  augment=_augmentation(variant, cfg, k))
+
+    def models(self, cfg: AugmentationComparisonConfig) -> list[str]:
+        return list(cfg.variants)
+
+    def build_model(self, cfg: AugmentationComparisonConfig, name: str | None):
+        data = load_image_data(cfg.data)
+        return self._task(cfg, str(name), data), data
+
     def run(self, cfg: AugmentationComparisonConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
         unknown = [v for v in cfg.variants if v not in _VARIANTS]
@@ -85,19 +98,20 @@ class AugmentationComparison(Recipe):
             raise ConfigError(f"variants must be a non-empty list from {_VARIANTS}; got {cfg.variants!r}")
         write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
-        k = data.info.num_classes
         metrics: dict[str, float | int] = {"data/train_images": len(data.train), "data/test_images": len(data.test)}
         histories: dict[str, list[dict]] = {}
         samples: dict[str, torch.Tensor] = {}
         for variant in cfg.variants:
             seed_everything(cfg.trainer.seed)  # same initial weights for every variant
-            model = build_plain_cnn(cfg.model, data)
-            augment = _augmentation(variant, cfg, k)
-            task = ClassificationTask(model, num_classes=k, optimizer=cfg.optim, augment=augment)
-            trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress)
+            task = self._task(cfg, variant, data)
+            augment = task.augment
+            trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress,
+                              callbacks=standard_callbacks(cfg))
             t0 = time.perf_counter()
             trainer.fit(task, data.train, data.val)
             metrics[f"{variant}/fit_s"] = time.perf_counter() - t0
+            if trainer.is_global_zero:
+                export_variant(run_dir, variant, task.model, task, **self.export_info(cfg, data))
             test = trainer.evaluate(task, data.test, split="test")
             metrics[f"{variant}/test_accuracy"] = test["test/accuracy"]
             metrics[f"{variant}/test_loss"] = test["test/loss"]
@@ -110,7 +124,7 @@ class AugmentationComparison(Recipe):
                 samples[variant] = augment(x, y, generator=torch.Generator().manual_seed(0))[0]
         best = max(cfg.variants, key=lambda v: metrics[f"{v}/test_accuracy"])
         self._figures(run_dir, cfg, metrics, histories, samples, data)
-        write_results(run_dir, metrics, best_variant=best, notes=[
+        write_results(run_dir, metrics, best_variant=best, compared=list(cfg.variants), notes=[
             f"training images: {len(data.train)} (stratified {cfg.data.train_fraction:.0%} of the training split); "
             f"test images: {len(data.test)}",
             "every variant starts from the same weights and sees the same batches; only the augmentation differs",
@@ -137,7 +151,7 @@ class AugmentationComparison(Recipe):
         fig = figure(figsize=(5.5, 3.6))
         ax = fig.add_subplot(1, 1, 1)
         for v, rows in histories.items():
-            pts = [(r["epoch"] + 1, r["val/accuracy"]) for r in rows if r.get("val/accuracy") is not None]
+            pts = [(r["epoch"], r["val/accuracy"]) for r in rows if r.get("val/accuracy") is not None]
             if pts:
                 ax.plot(*zip(*pts), "-o", ms=3, label=v)
         ax.set_xlabel("epoch")

@@ -22,13 +22,16 @@ from typing import Any
 
 import torch
 
+from .._utils.progress import activity
 from .._utils.rng import derive_seed, seed_everything
 from ..data.core import ArrayDataset
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
 from ..models import get_model
 from ..nn.device import module_device
+from ..tasks.generative import AutoencoderTask, VAETask
 from ._generative import (
+    PLAIN_TRAINER_SETTINGS,
     JudgeConfig,
     MNISTImages,
     Stopwatch,
@@ -41,6 +44,7 @@ from ._generative import (
     reconstruction_rows,
     update_results,
 )
+from ._variants import export_variant, note_unused_trainer_settings
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
@@ -143,7 +147,8 @@ class AutoencoderMNIST(TimedRecipe):
 
     def export_info(self, cfg, data) -> dict[str, Any]:
         return {"class_names": [],
-                "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]}}
+                "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
+                                  "mean": [float(m) for m in data.info.mean]}}
 
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import reconstruction_error, save_image_grid
@@ -152,8 +157,10 @@ class AutoencoderMNIST(TimedRecipe):
         cfg, data, task = result.config, result.data, result.task
         model = task.model
         x, y = data.test.tensors
-        judge = load_judge(cfg.judge, cfg.data)
-        rec = reconstruction_error(model, x, labels=y, judge=judge)
+        progress = result.trainer.progress if result.trainer is not None else None
+        judge = load_judge(cfg.judge, cfg.data, progress=progress)
+        with activity(f"scoring the reconstructions of {len(x):,} test digits with the judge", enable=progress):
+            rec = reconstruction_error(model, x, labels=y, judge=judge)
         metrics = {f"test/recon_{k}" if not k.startswith("judge") else f"test/{k}": v for k, v in rec.items()}
         model.eval()
         dev = module_device(model)
@@ -189,6 +196,16 @@ def _train_autoencoder(model, objective: AEObjective, optim: OptimizerSpec, imag
     task = objective.task(model, optim)
     plain_trainer(tc, progress=progress, seed=seed).fit(task, ArrayDataset(images))
     return model.eval()
+
+
+#: why :func:`plain_trainer`'s recipes do not use some trainer settings
+_PLAIN_WHY = "its models train one after the other in this process, without validation"
+
+
+def _image_preprocessing(data) -> dict[str, Any]:
+    """``model.json``'s preprocessing of a model of MNIST images (as :meth:`AutoencoderMNIST.export_info`)."""
+    return {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
+            "mean": [float(m) for m in data.info.mean]}
 
 
 def _check_dims(name: str, dims: list[int]) -> list[int]:
@@ -245,6 +262,27 @@ class AutoencoderPretrainMNIST(Recipe):
     section = "3.6.1"
     Config = AEPretrainConfig
 
+    def models(self, cfg: AEPretrainConfig) -> list[str]:
+        """``autoencoder`` (the pre-trained one) and ``<variant>-n<labels per class>-r<repeat>`` for every classifier."""
+        ft = cfg.finetune
+        return ["autoencoder"] + [f"{v}-n{n}-r{r}" for n in ft.labels_per_class for r in range(ft.repeats)
+                                  for v in ft.variants]
+
+    def build_model(self, cfg: AEPretrainConfig, name: str | None):
+        """The autoencoder on the MNIST splits, or a classifier whose training split is its labelled subset."""
+        from ..models.generative.autoencoder import classifier_from_autoencoder
+        from ..tasks import ClassificationTask
+
+        data = load_mnist(cfg.data)
+        if name == "autoencoder":
+            return cfg.ae.task(cfg.model.build(), cfg.optim), data
+        _, n, r = str(name).rsplit("-", 2)
+        x_train, y_train = data.train.tensors[:2]
+        idx = balanced_subset(y_train, int(n[1:]), seed=derive_seed(cfg.trainer.seed, "labels", int(n[1:]), int(r[1:])))
+        data.train = ArrayDataset(x_train[idx], y_train[idx])
+        model = classifier_from_autoencoder(cfg.model.build(), num_classes=10, pretrained=False)
+        return ClassificationTask(model, num_classes=10), data
+
     def run(self, cfg: AEPretrainConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..evaluation.generative import reconstruction_error
         from ..models.generative.autoencoder import classifier_from_autoencoder
@@ -257,6 +295,7 @@ class AutoencoderPretrainMNIST(Recipe):
         _check_dims("finetune.labels_per_class", ft.labels_per_class)
         if ft.repeats < 1:
             raise ConfigError(f"finetune.repeats must be >= 1; got {ft.repeats}")
+        unused = note_unused_trainer_settings(self.name, cfg, PLAIN_TRAINER_SETTINGS, _PLAIN_WHY)
         watch = Stopwatch()
         write_run_config(run_dir, self.name, cfg)
         seed = cfg.trainer.seed
@@ -266,6 +305,7 @@ class AutoencoderPretrainMNIST(Recipe):
         # 1. unsupervised: the autoencoder sees the training images, never their labels
         ae = _train_autoencoder(cfg.model.build(), cfg.ae, cfg.optim, x_train, cfg.trainer, progress=progress, seed=seed)
         pretrain_s = watch.seconds()
+        export_variant(run_dir, "autoencoder", ae, AutoencoderTask, preprocessing=_image_preprocessing(data))
         metrics: dict[str, Any] = {f"test/recon_{k}": v for k, v in reconstruction_error(ae, x_test).items()}
         runs: list[dict[str, Any]] = []
         for n in ft.labels_per_class:
@@ -283,6 +323,8 @@ class AutoencoderPretrainMNIST(Recipe):
                     trainer = plain_trainer(cfg.trainer, progress=progress, max_epochs=ft.epochs, batch_size=ft.batch_size,
                                             seed=derive_seed(seed, "finetune", n, r))
                     trainer.fit(task, labelled)
+                    export_variant(run_dir, f"{variant}-n{n}-r{r}", model, task,
+                                   class_names=[str(c) for c in range(10)], preprocessing=_image_preprocessing(data))
                     acc = trainer.evaluate(task, data.test)["test/accuracy"]
                     runs.append({"labels_per_class": n, "repeat": r, "variant": variant, "test_accuracy": acc})
         summary: dict[str, dict[int, tuple[float, float]]] = {}
@@ -294,10 +336,10 @@ class AutoencoderPretrainMNIST(Recipe):
                 metrics[f"test/accuracy_{variant}_{n}"] = mean
                 metrics[f"test/accuracy_{variant}_{n}_std"] = std
         metrics["wall_seconds"] = watch.seconds()
-        write_results(run_dir, metrics, runs=runs, pretrain_seconds=pretrain_s, wall_seconds=metrics["wall_seconds"],
+        write_results(run_dir, metrics, runs=runs, pretrain_seconds=pretrain_s, compared=list(ft.variants),
                       notes=[f"{n} labels per class: " + ", ".join(
                           f"{v} {summary[v][n][0]:.4f} ± {summary[v][n][1]:.4f}" for v in ft.variants)
-                          for n in ft.labels_per_class])
+                          for n in ft.labels_per_class] + unused)
         self._plot(run_dir, ft, summary)
         finish_report(run_dir)
         return RunResult(self.name, run_dir, metrics, cfg, extra={"runs": runs})
@@ -347,10 +389,18 @@ class LatentSweepMNIST(Recipe):
     section = "3.6"
     Config = LatentSweepConfig
 
+    def models(self, cfg: LatentSweepConfig) -> list[str]:
+        """``d<latent dimension>`` for every autoencoder of the sweep."""
+        return [f"d{d}" for d in cfg.latent_dims]
+
+    def build_model(self, cfg: LatentSweepConfig, name: str | None):
+        return cfg.ae.task(cfg.model.build(latent_dim=int(str(name)[1:])), cfg.optim), load_mnist(cfg.data)
+
     def run(self, cfg: LatentSweepConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..evaluation.generative import reconstruction_error, save_image_grid
 
         dims = _check_dims("latent_dims", cfg.latent_dims)
+        unused = note_unused_trainer_settings(self.name, cfg, PLAIN_TRAINER_SETTINGS, _PLAIN_WHY)
         watch = Stopwatch()
         write_run_config(run_dir, self.name, cfg)
         data = load_mnist(cfg.data)
@@ -362,7 +412,10 @@ class LatentSweepMNIST(Recipe):
         for d in dims:
             ae = _train_autoencoder(cfg.model.build(latent_dim=d), cfg.ae, cfg.optim, data.train.tensors[0], cfg.trainer,
                                     progress=progress, seed=cfg.trainer.seed)
-            rec = reconstruction_error(ae, x_test, labels=y_test, judge=judge)
+            export_variant(run_dir, f"d{d}", ae, AutoencoderTask, preprocessing=_image_preprocessing(data))
+            with activity(f"scoring the reconstructions of {len(x_test):,} test digits (latent dimension {d}) "
+                          "with the judge", enable=progress):
+                rec = reconstruction_error(ae, x_test, labels=y_test, judge=judge)
             for k in curves:
                 curves[k].append(rec[k])
                 metrics[f"test/{k}_d{d}"] = rec[k]
@@ -370,7 +423,7 @@ class LatentSweepMNIST(Recipe):
                 rows.append(ae(x_test[:12].to(module_device(ae))).cpu())
         metrics["test/judge_accuracy_original"] = rec["judge_accuracy_original"]
         metrics["wall_seconds"] = watch.seconds()
-        write_results(run_dir, metrics, latent_dims=dims, curves=curves, wall_seconds=metrics["wall_seconds"])
+        write_results(run_dir, metrics, latent_dims=dims, curves=curves, notes=unused, compared=[f"d{d}" for d in dims])
         plot_series(run_dir, "recon_vs_latent", "Mean per-image reconstruction error ‖s − D(E(s))‖₂ on the test set "
                     "against the latent dimension", dims, {"L2 norm per image": curves["l2"]},
                     xlabel="latent dimension", ylabel="‖s − D(E(s))‖₂", logx=True)
@@ -410,6 +463,19 @@ class GenerativeAutoencoderMNIST(Recipe):
     section = "3.6.2"
     Config = GenerativeAEConfig
 
+    def models(self, cfg: GenerativeAEConfig) -> list[str]:
+        """``ae-d<latent dimension>`` for every autoencoder, and ``vae-d<latent dimension>`` with ``vae=true``."""
+        return [f"{kind}-d{d}" for d in cfg.latent_dims for kind in (("ae", "vae") if cfg.vae else ("ae",))]
+
+    def _vae_task(self, cfg: GenerativeAEConfig, d: int) -> VAETask:
+        return VAETask(get_model("dense_vae", hidden=list(cfg.model.hidden), latent_dim=d), optimizer=cfg.optim)
+
+    def build_model(self, cfg: GenerativeAEConfig, name: str | None):
+        kind, d = str(name).split("-d")
+        if kind == "vae":
+            return self._vae_task(cfg, int(d)), load_mnist(cfg.data)
+        return cfg.ae.task(cfg.model.build(latent_dim=int(d)), cfg.optim), load_mnist(cfg.data)
+
     def run(self, cfg: GenerativeAEConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..evaluation.generative import (
             extract_features,
@@ -419,7 +485,6 @@ class GenerativeAutoencoderMNIST(Recipe):
             save_image_grid,
         )
         from ..models.generative.autoencoder import LatentGaussian
-        from ..tasks.generative import VAETask
 
         dims = _check_dims("latent_dims", cfg.latent_dims)
         for c in cfg.covariances:
@@ -427,13 +492,14 @@ class GenerativeAutoencoderMNIST(Recipe):
                 raise ConfigError(f"covariances must be drawn from ['full', 'diagonal']; got {c!r}")
         if cfg.fit_images < 2:
             raise ConfigError(f"fit_images must be >= 2; got {cfg.fit_images}")
+        unused = note_unused_trainer_settings(self.name, cfg, PLAIN_TRAINER_SETTINGS, _PLAIN_WHY)
         watch = Stopwatch()
         write_run_config(run_dir, self.name, cfg)
         data = load_mnist(cfg.data)
         judge = load_judge(cfg.judge, cfg.data, progress=progress)
         x_train = data.train.tensors[0]
         x_test = data.test.tensors[0]
-        reference = gaussian_statistics(extract_features(judge, x_test))
+        reference = gaussian_statistics(extract_features(judge, x_test, progress=progress, what="test digits"))
         n = cfg.judge.n_samples
 
         def fd(images: torch.Tensor) -> float:
@@ -449,6 +515,7 @@ class GenerativeAutoencoderMNIST(Recipe):
         for d in dims:
             ae = _train_autoencoder(cfg.model.build(latent_dim=d), cfg.ae, cfg.optim, x_train, cfg.trainer,
                                     progress=progress, seed=cfg.trainer.seed)
+            export_variant(run_dir, f"ae-d{d}", ae, AutoencoderTask, preprocessing=_image_preprocessing(data))
             dev = module_device(ae)
             with torch.no_grad():
                 recon = torch.cat([ae(b.to(dev)).cpu() for b in x_test[:n].split(1000)])
@@ -472,9 +539,12 @@ class GenerativeAutoencoderMNIST(Recipe):
                 grids[c].append(samples[:12])
             if cfg.vae:
                 seed_everything(cfg.trainer.seed)
-                vae = get_model("dense_vae", hidden=list(cfg.model.hidden), latent_dim=d)
-                plain_trainer(cfg.trainer, progress=progress).fit(VAETask(vae, optimizer=cfg.optim), ArrayDataset(x_train))
+                vae_task = self._vae_task(cfg, d)
+                vae = vae_task.model
+                plain_trainer(cfg.trainer, progress=progress).fit(vae_task, ArrayDataset(x_train))
                 vae.eval()
+                export_variant(run_dir, f"vae-d{d}", vae, vae_task,
+                               preprocessing={**_image_preprocessing(data), "latent_dim": d})
                 g = torch.Generator().manual_seed(derive_seed(cfg.trainer.seed, "vae", d))
                 samples = draw_samples(vae.sample, n, g)
                 value = fd(samples)
@@ -483,9 +553,9 @@ class GenerativeAutoencoderMNIST(Recipe):
                 metrics[f"samples/frechet_vae_d{d}"] = value
         metrics["wall_seconds"] = watch.seconds()
         write_results(run_dir, metrics, latent_dims=dims, frechet=fd_curves, confidence=conf_curves,
-                      wall_seconds=metrics["wall_seconds"],
+                      compared=[f"d{d}" for d in dims],
                       notes=["Fréchet distances use the features of an2dl's MNIST judge CNN, not Inception-v3: "
-                             "compare them between an2dl runs only."])
+                             "compare them between an2dl runs only.", *unused])
         plot_series(run_dir, "frechet_vs_latent", "Fréchet distance (judge-CNN features) to the test digits against the "
                     "latent dimension: decoded Gaussian samples vs the decoder's own reconstructions", dims, fd_curves,
                     xlabel="latent dimension", ylabel="Fréchet distance", logx=True)

@@ -6,11 +6,13 @@ and a :meth:`Recipe.build` returning ``(task, data)``; the default
 evaluates on the test split, exports the model and writes the report.
 Recipes that are not a single training run (the Hebbian perceptron, k-NN,
 k-fold cross-validation, sweeps) override :meth:`Recipe.run` and return
-their own results.
+their own results; one that trains several models exports each to
+``variants/<name>/model`` and lists the names in :meth:`Recipe.models`, and
+one without a trained model says why in :meth:`Recipe.no_model`.
 
 Files of a run (``runs/<recipe>/<YYYYmmdd-HHMMSS>/``): ``config.json``,
 ``results.json`` (``{"metrics": {"test/accuracy": ...}, ...}``), ``metrics.csv``,
-``checkpoints/``, ``model/``, ``plots/``, ``env.json``, ``report.html``.
+``checkpoints/``, ``model/`` (or ``variants/<name>/model``), ``plots/``, ``env.json``, ``report.html``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,11 +31,12 @@ from .._utils.rng import seed_everything
 from ..data.core import DataSplits
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import atomic_write_text
+from ..engine.rundir import RunDirLock, is_secondary_process, move_aside, run_dir_entries
 from ..engine.task import Task
 from ..engine.trainer import Trainer
 from ..errors import CheckpointError, ConfigError
 from ..registry import Registry
-from .config import from_dict, resolve, standard_callbacks, to_dict, trainer_kwargs
+from .config import from_dict, resolve, standard_callbacks, to_dict, trainer_kwargs, upgrade_stored
 
 __all__ = [
     "Recipe",
@@ -81,6 +86,25 @@ class Recipe:
         """The task and data of a standard training recipe."""
         raise TypeError(f"recipe {self.name!r} must define build(cfg) or override run(cfg, run_dir)")
 
+    # ---- what `an2dl eval`, `predict` and `export` find in a run (see recipes/evaluation.py)
+    def models(self, cfg: Any) -> list[str] | None:
+        """Names of the models a run trains side by side, each exported to ``run_dir/variants/<name>/model``.
+
+        ``None`` (the default): the run has one model, exported to ``run_dir/model``.
+        """
+        return None
+
+    def no_model(self, cfg: Any) -> str | None:
+        """Why a run of this recipe holds no model to evaluate or export (one line), or ``None``."""
+        return None
+
+    def build_model(self, cfg: Any, name: str | None) -> tuple[Task, DataSplits]:
+        """The task and data that evaluate model ``name`` of :meth:`models` (``None``: the run's one model).
+
+        The run's weights are loaded into the task afterwards; the default is :meth:`build`.
+        """
+        return self.build(cfg)
+
     def callbacks(self, cfg: Any) -> list[Callback]:
         """Callbacks for the trainer (default: from the config's standard fields)."""
         return standard_callbacks(cfg)
@@ -94,14 +118,19 @@ class Recipe:
     def export_info(self, cfg: Any, data: DataSplits) -> dict[str, Any]:
         """Class names and preprocessing stored with the exported model.
 
+        The preprocessing holds ``input_shape``, ``value_range`` and, when the
+        data know it, ``mean``: the per-channel mean of the training inputs in
+        [0, 1], a statistic (not a normalisation the model expects) that
+        ``an2dl predict`` compares with each image to flag inverted ones.
+
         Returns:
             ``{"class_names": [...], "preprocessing": {...}}``: the keyword arguments of the
             task's :meth:`~an2dl.engine.task.Task.export_metadata`, which adds the task kind.
         """
-        return {
-            "class_names": list(data.info.class_names),
-            "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]},
-        }
+        preprocessing: dict[str, Any] = {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]}
+        if data.info.mean:
+            preprocessing["mean"] = [float(m) for m in data.info.mean]
+        return {"class_names": list(data.info.class_names), "preprocessing": preprocessing}
 
     # ---- the standard flow
     def make_trainer(self, cfg: Any, run_dir: Path, *, progress: bool | None = None) -> Trainer:
@@ -149,8 +178,15 @@ class Recipe:
 
 
 def write_results(run_dir: Path, metrics: dict[str, Any], **extra: Any) -> Path:
-    """Write ``results.json``: ``{"metrics": {...}, **extra}`` (also flat ``split/name`` keys)."""
-    doc = {**{k: v for k, v in metrics.items()}, "metrics": metrics, **extra}
+    """Write ``results.json``: ``{"metrics": {"test/accuracy": ..., ...}, **extra}``, each metric once.
+
+    Raises:
+        ValueError: an ``extra`` field is named ``metrics`` or like one of the metrics.
+    """
+    clash = sorted(set(extra) & (set(metrics) | {"metrics"}))
+    if clash:
+        raise ValueError(f"write_results: extra fields {clash} clash with the metrics; give each value once")
+    doc = {"metrics": metrics, **extra}
     path = Path(run_dir) / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=2, default=float) + "\n")
@@ -214,6 +250,55 @@ def new_run_dir(recipe: str, root: str | os.PathLike = "runs") -> Path:
     return path
 
 
+def _create_new_run_dir(recipe: str, root: str | os.PathLike) -> tuple[Path, bool]:
+    """:func:`new_run_dir`, created atomically (two runs started within a second get different
+    directories); returns ``(path, created)``."""
+    while True:
+        path = new_run_dir(recipe, root)
+        try:
+            path.mkdir(parents=True)
+            return path, True
+        except FileExistsError:
+            if os.environ.get("AN2DL_RUN_DIR"):  # a directory named by the environment is used as it is
+                return path, False
+
+
+@contextmanager
+def _own_run_dir(path: Path, *, created: bool, fresh: bool, force: bool) -> Iterator[Path | None]:
+    """Lock ``path`` for a run; a ``fresh`` run also needs it empty (``force``: its contents are moved
+    aside).  Yields where the previous contents went (``None``: nowhere)."""
+    lock = RunDirLock(path).acquire()
+    previous = os.environ.get("AN2DL_RUN_DIR")
+    # the processes of a multi-process run re-execute the command and find the directory here
+    os.environ["AN2DL_RUN_DIR"] = str(path)
+    finished = False
+    try:
+        replaced = None
+        entries = run_dir_entries(path) if fresh else []
+        if entries and not force:
+            names = ", ".join(p.name for p in entries[:4]) + (", ..." if len(entries) > 4 else "")
+            hint = f"resume its run with 'an2dl resume {path}', " if (path / "config.json").is_file() else ""
+            raise ConfigError(
+                f"run directory {path} is not empty (it holds {names}); {hint}choose another directory, or start "
+                "over with --force (force=True), which moves the old contents into .replaced-<time>/ inside it"
+            )
+        if entries:
+            replaced = move_aside(path)
+        yield replaced
+        finished = True
+    finally:
+        if previous is None:
+            os.environ.pop("AN2DL_RUN_DIR", None)
+        else:
+            os.environ["AN2DL_RUN_DIR"] = previous
+        lock.release()
+        if created and not finished:
+            try:  # a directory made for a run that stopped before writing anything
+                path.rmdir()
+            except OSError:
+                pass
+
+
 def run(
     name: str,
     overrides: list[str] | tuple[str, ...] = (),
@@ -222,19 +307,38 @@ def run(
     run_dir: str | os.PathLike | None = None,
     runs_root: str | os.PathLike = "runs",
     progress: bool | None = None,
+    force: bool = False,
+    on_start: Callable[[Path, Path | None], None] | None = None,
 ) -> RunResult:
     """Run recipe ``name`` with ``--set``-style ``overrides``.
 
+    The run locks its directory (``RUN_DIR/.an2dl.lock``) until it returns.
+
+    Args:
+        force: start even when ``run_dir`` holds files: they are first moved into
+            ``run_dir/.replaced-<YYYYmmdd-HHMMSS>/``.
+        on_start: called with ``(run_dir, replaced)`` once the directory is locked and ready, before
+            the recipe starts (``replaced``: where ``force`` moved the old contents, else ``None``).
+
     Returns:
         :class:`RunResult` with the run directory and the final metrics.
+
+    Raises:
+        ConfigError: ``run_dir`` is not empty and ``force`` is not set.
+        RunDirLockedError: another run is writing ``run_dir``.
     """
     recipe = get_recipe(name)
     cfg = resolve(recipe.Config, config_file=config_file, overrides=overrides)
-    path = Path(run_dir) if run_dir is not None else new_run_dir(name, runs_root)
-    # children of a multi-process run re-execute the command and must reuse this directory
-    os.environ["AN2DL_RUN_DIR"] = str(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return recipe.run(cfg, path, progress=progress)
+    if is_secondary_process():  # a process of a multi-process run: rank 0 owns and prepares the directory
+        return recipe.run(cfg, Path(run_dir) if run_dir is not None else new_run_dir(name, runs_root), progress=progress)
+    if run_dir is not None:
+        path, created = Path(run_dir), not Path(run_dir).exists()
+    else:
+        path, created = _create_new_run_dir(name, runs_root)
+    with _own_run_dir(path, created=created, fresh=True, force=force) as replaced:
+        if on_start is not None:
+            on_start(path, replaced)
+        return recipe.run(cfg, path, progress=progress)
 
 
 def load_run_config(run_dir: str | os.PathLike) -> tuple[Recipe, Any]:
@@ -252,7 +356,7 @@ def load_run_config(run_dir: str | os.PathLike) -> tuple[Recipe, Any]:
     if not name:
         raise CheckpointError(f"{path} does not name the recipe of the run")
     recipe = get_recipe(name)
-    return recipe, from_dict(recipe.Config, config)
+    return recipe, from_dict(recipe.Config, upgrade_stored(recipe.Config, config))
 
 
 def resume(run_dir: str | os.PathLike, *, progress: bool | None = None) -> RunResult:
@@ -261,10 +365,13 @@ def resume(run_dir: str | os.PathLike, *, progress: bool | None = None) -> RunRe
     Raises:
         CheckpointError: no run or checkpoint there, a corrupt checkpoint, or a
             ``config.json`` that differs from the checkpoint's configuration.
+        RunDirLockedError: another run is writing ``run_dir``.
     """
     run_dir = Path(run_dir)
     recipe, cfg = load_run_config(run_dir)
     if not (run_dir / "checkpoints").is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoints to resume from")
-    os.environ["AN2DL_RUN_DIR"] = str(run_dir)
-    return recipe.run(cfg, run_dir, resume=True, progress=progress)
+    if is_secondary_process():  # a process of a multi-process run: rank 0 owns the directory
+        return recipe.run(cfg, run_dir, resume=True, progress=progress)
+    with _own_run_dir(run_dir, created=False, fresh=False, force=False):
+        return recipe.run(cfg, run_dir, resume=True, progress=progress)

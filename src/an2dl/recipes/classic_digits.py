@@ -23,6 +23,7 @@ from ..losses.classification import multiclass_hinge_loss
 from ..models import get_model
 from ..models.classic import KNNClassifier
 from ..tasks import ClassificationTask
+from ._variants import note_unused_trainer_settings
 from ._vision_common import ImageData, filters_figure, load_image_data
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
@@ -85,6 +86,8 @@ class KNNDigitsConfig:
     metrics: list[str] = field(default_factory=lambda: ["euclidean", "manhattan"])  # candidate distances
     query_chunk: int = 512  # test images per distance block
     train_chunk: int = 8192  # training images per distance block
+    # the settings group of every recipe; k-NN does not train, so none of them applies
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
 @register_recipe
@@ -96,7 +99,13 @@ class KNNDigits(Recipe):
     section = "3.2.2"
     Config = KNNDigitsConfig
 
+    def no_model(self, cfg: KNNDigitsConfig) -> str | None:
+        return ("knn-digits holds no trained model to evaluate, export or predict with: k-NN classifies from the "
+                "training images themselves; the chosen k and distance and the test accuracy are in results.json "
+                "(run the recipe again to recompute them)")
+
     def run(self, cfg: KNNDigitsConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        notes = note_unused_trainer_settings(self.name, cfg, (), "k-NN does not train")
         write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
         x_tr, y_tr = data.train.tensors[:2]
@@ -144,10 +153,11 @@ class KNNDigits(Recipe):
         ax.grid(alpha=0.3)
         ax.legend()
         save_figure(fig, run_dir, "knn_validation", "Validation accuracy against k for each distance")
-        write_results(run_dir, metrics, notes=[
+        write_results(run_dir, metrics, compared=list(cfg.metrics), notes=[
             f"chosen on validation: k={best_k}, {best_metric} distance; the test set is classified from the "
             "training and validation images together",
             "distances are computed in blocks (never an N x M x D tensor); vote ties go to the class of the nearest neighbour",
+            *notes,
         ])
         finish_report(run_dir)
         return RunResult(self.name, run_dir, metrics, cfg, data=data)

@@ -29,9 +29,11 @@ __all__ = [
     "trainer_kwargs",
     "to_dict",
     "from_dict",
+    "upgrade_stored",
     "apply_overrides",
     "load_config_file",
     "resolve",
+    "check_fractions",
     "standard_callbacks",
 ]
 
@@ -230,6 +232,34 @@ def _type_name(t: Any) -> str:
     return getattr(t, "__name__", None) or str(t).replace("typing.", "")
 
 
+def _field_names(obj: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(obj)}
+
+
+def upgrade_stored(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored settings (``config.json``) in the layout of today's ``cls``.
+
+    Settings that recipes once kept at the top level move into their group:
+    a key that ``cls`` lacks but its ``trainer`` group has (``max_epochs``,
+    ``seed``, ``batch_size`` of older runs) becomes ``trainer.<key>``, and
+    ``cls.moved_settings`` (``{"old": "group.new"}``) names the other moves.
+    A value already given under the new name wins.
+    """
+    data = dict(data)
+    top = _field_names(cls)
+    trainer = next((f for f in dataclasses.fields(cls) if f.name == "trainer"), None)
+    trainer_fields = _field_names(_hints(cls)["trainer"]) if trainer is not None else set()
+    moves = {k: f"trainer.{k}" for k in data if k not in top and k in trainer_fields}
+    moves.update({k: v for k, v in getattr(cls, "moved_settings", {}).items() if k in data and k not in top})
+    for old, new in moves.items():
+        group, _, key = new.rpartition(".")
+        value = data.pop(old)
+        target = dict(data.get(group) or {})
+        target.setdefault(key, value)
+        data[group] = target
+    return data
+
+
 def from_dict(cls: type, data: dict[str, Any], *, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a (partial) dict; missing fields take their defaults.
 
@@ -247,7 +277,10 @@ def _merge(cfg: Any, data: dict[str, Any], prefix: str = "") -> Any:
     for k, v in data.items():
         full = f"{prefix}.{k}" if prefix else k
         if k not in names:
-            near = close_matches(k, names)
+            # a setting of a group (`max_epochs` for `trainer.max_epochs`) is named with its group
+            nested = [f"{prefix + '.' if prefix else ''}{n}.{k}" for n in names
+                      if dataclasses.is_dataclass(getattr(cfg, n)) and k in _field_names(getattr(cfg, n))]
+            near = nested or close_matches(k, names)
             hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(names)}"
             raise ConfigError(f"unknown setting {full!r}{hint}")
         current = getattr(cfg, k)
@@ -310,10 +343,42 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: settings checked by :func:`check_fractions` wherever they appear: held-out shares of a data set
+HELD_OUT_FRACTIONS = ("val_fraction", "test_fraction")
+
+
+def check_fractions(cfg: Any, prefix: str = "") -> None:
+    """Check every ``val_fraction``/``test_fraction`` of ``cfg`` and its nested settings.
+
+    Each must be a finite number in [0, 1), and those of one group must sum
+    to less than 1, so that a bad value is reported under its setting name
+    (``data.val_fraction``) before any data is loaded.
+
+    Raises:
+        ConfigError: naming the setting, the expected range and the value received.
+    """
+    given = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        full = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_fractions(value, f"{full}.")
+        elif f.name in HELD_OUT_FRACTIONS and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ConfigError(f"{full} must be a number in [0, 1); got {value!r}")
+            given.append((full, value))
+    if len(given) > 1 and sum(v for _, v in given) >= 1:
+        names = " + ".join(n for n, _ in given)
+        raise ConfigError(f"{names} must be less than 1 (the rest is the training set); "
+                          f"got {' + '.join(repr(v) for _, v in given)} = {sum(v for _, v in given):.4g}")
+
+
 def resolve(cls_or_cfg: Any, *, config_file: str | Path | None = None, overrides: Iterable[str] = ()) -> Any:
-    """Defaults, then ``config_file``, then ``overrides``."""
+    """Defaults, then ``config_file``, then ``overrides``; the held-out fractions are checked (:func:`check_fractions`)."""
     cfg = cls_or_cfg() if isinstance(cls_or_cfg, type) else cls_or_cfg
     if config_file is not None:
         cfg = _merge(cfg, load_config_file(config_file))
-    return apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides)
+    check_fractions(cfg)
+    return cfg
 

@@ -1,4 +1,10 @@
-"""Using a finished run: evaluate, predict on files, export (``an2dl eval|predict|export``)."""
+"""Using a finished run: evaluate, predict on files, export (``an2dl eval|predict|export``).
+
+A run holds one model (``run_dir/model``), several (``run_dir/variants/<name>/model``,
+listed by the recipe's :meth:`~an2dl.recipes.base.Recipe.models`; the commands take
+``--model NAME``), or none (a method without a trained model, e.g. k-NN: the
+recipe's :meth:`~an2dl.recipes.base.Recipe.no_model` says why, and the commands refuse).
+"""
 
 from __future__ import annotations
 
@@ -14,43 +20,119 @@ from ..engine.checkpoint import load_checkpoint
 from ..engine.prediction import Prediction, PredictOptions
 from ..engine.trainer import Trainer
 from ..errors import CheckpointError, ConfigError
+from ..registry import close_matches
+from ._variants import variant_dir
 from .base import load_run_config
 
-__all__ = ["evaluate_run", "predict_run", "predict_files", "export_run", "load_run_task"]
+__all__ = ["evaluate_run", "predict_run", "predict_files", "export_run", "load_run_task", "model_home"]
 
 
-def load_run_task(run_dir: str | os.PathLike):
-    """Rebuild a run's recipe, config, task and data, with the run's final weights loaded.
+def _model_source(run_dir: str | os.PathLike, model: str | None) -> tuple[Path, Path]:
+    """``(home, source)`` of the model a command uses: ``home`` is the run directory (one model) or
+    ``run_dir/variants/<model>``; ``source`` is what :func:`an2dl.load` reads.
 
-    The weights come from the exported ``model/`` (the final model, after
-    e.g. restoring the best early-stopping weights) or else from the latest checkpoint.
+    ``run_dir`` may also be an exported model's folder (or its ``model.json``), used as it is.
     """
-    from safetensors.torch import load_file
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():  # an export folder, not a run
+        if model is not None:
+            raise ConfigError(f"--model selects a model of a run directory, but {run_dir} is not one (no config.json); "
+                              f"got --model {model!r}")
+        return (run_dir.parent if run_dir.is_file() else run_dir), run_dir
+    if model is None and (run_dir / "model" / "model.json").is_file():
+        return run_dir, run_dir
+    recipe, cfg = load_run_config(run_dir)
+    home = model_home(recipe, cfg, run_dir, model)
+    return home, (run_dir if home == run_dir else home / "model")
+
+
+def model_home(recipe: Any, cfg: Any, run_dir: str | os.PathLike, model: str | None = None) -> Path:
+    """The folder of a run's model: ``run_dir`` for a run with one model, ``run_dir/variants/<model>`` for one of several.
+
+    Args:
+        recipe, cfg: the run's recipe and settings (:func:`~an2dl.recipes.base.load_run_config`).
+        run_dir: the run directory.
+        model: the name of one model of a run that trained several (``--model``); may be
+            left out when the run trained only one.
+
+    Raises:
+        ConfigError: the run holds no model (the recipe says why), trained several and
+            ``model`` is missing or unknown, or trained one and ``model`` is given.
+    """
+    run_dir = Path(run_dir)
+    reason = recipe.no_model(cfg)
+    if reason:
+        raise ConfigError(reason)
+    names = recipe.models(cfg)
+    if names is None:
+        if model is not None:
+            raise ConfigError(f"--model selects one model of a run that trained several, but this {recipe.name} run "
+                              f"trained one model (in {run_dir / 'model'}); got --model {model!r}")
+        return run_dir
+    if model is None:
+        if len(names) == 1:
+            return variant_dir(run_dir, names[0])
+        raise ConfigError(f"{recipe.name} trained {len(names)} models: {', '.join(names)}; use --model NAME")
+    if model not in names:
+        near = close_matches(model, names)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise ConfigError(f"--model must name one of the {len(names)} models of this {recipe.name} run: "
+                          f"{', '.join(names)}; got {model!r}{hint}")
+    return variant_dir(run_dir, model)
+
+
+def load_run_task(run_dir: str | os.PathLike, *, model: str | None = None):
+    """Rebuild a run's recipe, config, task and data, with the final weights of the run's model loaded.
+
+    The weights come from the exported model (``model/``: the final model,
+    after e.g. restoring the best early-stopping weights) or else from the
+    latest checkpoint, in the run directory or, for one of several models,
+    in ``run_dir/variants/<model>``.
+
+    Args:
+        run_dir: a run directory.
+        model: which model of a run that trained several (see :func:`model_home`).
+
+    Returns:
+        ``(recipe, cfg, task, data)``.
+    """
+    from ..models import load_weights
 
     run_dir = Path(run_dir)
     recipe, cfg = load_run_config(run_dir)
+    home = model_home(recipe, cfg, run_dir, model)
     seed_everything(cfg.trainer.seed)
-    task, data = recipe.build(cfg)
-    exported = run_dir / "model" / "model.safetensors"
-    if exported.is_file() and hasattr(task, "model"):
-        task.model.load_state_dict(load_file(str(exported)), strict=True)
+    task, data = recipe.build_model(cfg, None if home == run_dir else home.name)
+    exported = home / "model" / "model.safetensors"
+    if exported.is_file() and isinstance(getattr(task, "model", None), torch.nn.Module):
+        load_weights(task.model, exported)  # a corrupt or foreign file fails naming its path
+    elif (home / "checkpoints").is_dir():
+        task.load_state_dict(load_checkpoint(home).model, strict=True)
     else:
-        ck = load_checkpoint(run_dir)
-        task.load_state_dict(ck.model, strict=True)
+        why = "was the run completed?" if home == run_dir else \
+            "the run did not finish, or an an2dl version that did not export each model of a run made it"
+        raise CheckpointError(f"{home} holds neither an exported model (model/model.safetensors) nor checkpoints; {why}")
     return recipe, cfg, task, data
 
 
-def evaluate_run(run_dir: str | os.PathLike, *, split: str = "test") -> dict[str, float]:
-    """Metrics of a run's final model on ``split`` (``train``, ``val`` or ``test``)."""
-    _, cfg, task, data = load_run_task(run_dir)
+def evaluate_run(run_dir: str | os.PathLike, *, split: str | None = None, model: str | None = None) -> dict[str, float]:
+    """Metrics of a run's final model on ``split``.
+
+    Args:
+        run_dir: a run directory.
+        split: ``train``, ``val`` or ``test``; ``None``: ``test``, or ``val`` for data without a test split.
+        model: which model of a run that trained several (``--model``; see :func:`model_home`).
+    """
+    _, cfg, task, data = load_run_task(run_dir, model=model)
     splits = ("train", "val", "test")
-    dataset = getattr(data, split) if split in splits else None
-    if dataset is None:
-        present = [s for s in splits if getattr(data, s) is not None]
+    present = [s for s in splits if getattr(data, s) is not None]
+    if split is None and present:
+        split = "test" if "test" in present else present[-1]
+    if split not in present:
         raise ConfigError(f"split must be one of this run's data splits {present}; got {split!r}")
-    trainer = Trainer(max_epochs=1, batch_size=cfg.trainer.batch_size, seed=cfg.trainer.seed, progress=False,
-                      accelerator=cfg.trainer.accelerator)
-    return trainer.evaluate(task, dataset, split=split)
+    trainer = Trainer(max_epochs=1, batch_size=cfg.trainer.batch_size, eval_batch_size=cfg.trainer.eval_batch_size,
+                      seed=cfg.trainer.seed, progress=False, accelerator=cfg.trainer.accelerator)
+    return trainer.evaluate(task, getattr(data, split), split=split)
 
 
 def predict_run(
@@ -64,6 +146,10 @@ def predict_run(
     prompt: str | None = None,
     length: int | None = None,
     temperature: float | None = None,
+    clip: bool = False,
+    invert: bool = False,
+    max_pixels: int | None = None,
+    model: str | None = None,
 ) -> Prediction:
     """Use a run's exported model on ``inputs``, as its task kind defines (``an2dl predict``).
 
@@ -89,25 +175,38 @@ def predict_run(
     Args:
         run_dir: a run directory (with ``model/``) or an export directory.
         inputs: files or literal values, as on the command line.
-        top, samples, seed, out, prompt, length, temperature: the options of
-            :class:`~an2dl.engine.prediction.PredictOptions`; one that the
-            model's kind does not use is an error.
+        top, samples, seed, out, prompt, length, temperature, clip, invert, max_pixels:
+            the options of :class:`~an2dl.engine.prediction.PredictOptions`; one
+            that the model's kind (or its kind of input) does not use is an error.
+        model: which model of a run that trained several (``--model``; see :func:`model_home`).
+
+    Inputs are checked before the model sees them: NaN/Inf numbers are
+    refused; ``.npy`` arrays and numbers outside ``preprocessing.value_range``
+    ([0, 1] for images when not recorded) are refused unless ``clip``; image
+    files larger than ``max_pixels`` (default 50 megapixels) are refused
+    before decoding; ``.npy`` images may be ``[H, W, C]``.  An image whose
+    mean brightness is that of an inverted training image
+    (``preprocessing.mean``) adds a line to ``Prediction.warnings`` and is
+    still predicted; ``invert`` uses ``1 - x`` instead.
 
     Returns:
-        :class:`~an2dl.engine.prediction.Prediction` (lines to print, files written, values).
+        :class:`~an2dl.engine.prediction.Prediction` (lines to print, files written, values, warnings).
 
     Raises:
         CheckpointError: no exported model in ``run_dir``.
         ConfigError: an unknown task kind, a kind without predict, missing
-            inputs or an option that does not apply.
+            inputs, an option that does not apply, or numbers written as
+            inputs that are NaN/Inf or outside the model's range.
+        DataError: an input file that is unreadable, too large, NaN/Inf or
+            outside the model's range.
     """
     from ..export import load
 
-    model = load(run_dir)
-    home = Path(run_dir).parent if Path(run_dir).is_file() else Path(run_dir)  # run_dir may name model.json itself
+    home, source = _model_source(run_dir, model)  # run_dir may also be an export folder or its model.json
+    net = load(source)
     options = PredictOptions(top=top, samples=samples, seed=seed, out=out, prompt=prompt, length=length,
-                             temperature=temperature, run_dir=home)
-    return _predict(model, list(inputs), options)
+                             temperature=temperature, clip=clip, invert=invert, max_pixels=max_pixels, run_dir=home)
+    return _predict(net, list(inputs), options)
 
 
 def _predict(model: torch.nn.Module, inputs: list[str], options: PredictOptions) -> Prediction:
@@ -143,26 +242,38 @@ def predict_files(run_dir: str | os.PathLike, inputs: list[str], *, top: int = 1
     return _predict(model, list(inputs), PredictOptions(top=top, run_dir=Path(run_dir))).values
 
 
-def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str | None = None) -> Path:
-    """Export a run's model as safetensors + JSON (a directory) or ONNX (a file)."""
+def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str | None = None,
+               model: str | None = None) -> Path:
+    """Export a run's model as safetensors + JSON (a directory) or ONNX (a file).
+
+    Args:
+        run_dir: a run directory (or an exported model's folder).
+        fmt: ``safetensors`` or ``onnx``.
+        out: the target (default: ``export/`` or ``model.onnx`` in the run directory, or in
+            ``run_dir/variants/<model>`` for one of several models).
+        model: which model of a run that trained several (``--model``; see :func:`model_home`).
+    """
     from ..export import export, export_onnx, load
 
-    run_dir = Path(run_dir)
+    home, source = _model_source(run_dir, model)
     try:
-        model = load(run_dir)
+        net = load(source)
     except CheckpointError:
-        raise CheckpointError(f"{run_dir} has no exported model (model/model.json); was the run completed?") from None
-    meta: dict[str, Any] = model.an2dl_meta
+        src = Path(source)
+        if src.name == "model.json" or (src / "model.json").is_file() or (src / "model" / "model.json").is_file():
+            raise  # the model is there but unreadable: the message names the file at fault
+        raise CheckpointError(f"{home} has no exported model (model/model.json); was the run completed?") from None
+    meta: dict[str, Any] = net.an2dl_meta
     if fmt == "safetensors":
-        target = Path(out) if out else run_dir / "export"
+        target = Path(out) if out else home / "export"
         from ..tasks import kind_of
 
         # a model exported before task kinds is re-exported with its kind
-        return export(model, target, class_names=meta.get("class_names"), preprocessing=meta.get("preprocessing"),
+        return export(net, target, class_names=meta.get("class_names"), preprocessing=meta.get("preprocessing"),
                       task=kind_of(meta))
     if fmt == "onnx":
         shape = meta.get("preprocessing", {}).get("input_shape")
         if not shape:
             raise ConfigError("ONNX export needs the model's input shape in model.json")
-        return export_onnx(model, Path(out) if out else run_dir / "model.onnx", torch.rand(2, *shape))
+        return export_onnx(net, Path(out) if out else home / "model.onnx", torch.rand(2, *shape))
     raise ConfigError(f"--format must be safetensors or onnx; got {fmt!r}")

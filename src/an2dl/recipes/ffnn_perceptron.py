@@ -10,7 +10,9 @@ import torch
 
 from .._utils.rng import derive_seed
 from ..errors import ConfigError
+from ._variants import export_variant, note_unused_trainer_settings
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig
 
 __all__ = ["PerceptronLogic"]
 
@@ -19,10 +21,21 @@ __all__ = ["PerceptronLogic"]
 class PerceptronLogicConfig:
     functions: list[str] = field(default_factory=lambda: ["and", "or", "nand", "xor"])  # Boolean functions to learn
     lr: float = 0.5  # η of the Hebbian update w <- w + η t x
-    max_epochs: int = 50  # passes over the four points at most
     init_std: float = 0.1  # initial weights ~ N(0, init_std²) ("initialise weights randomly")
     shuffle: bool = False  # visit the points in a new random order each epoch
-    seed: int = 0  # seed of the initial weights and orders
+    # max_epochs: passes over the four points at most; seed: of the initial weights and orders (the Hebbian rule
+    # updates after every point on the CPU: the other trainer settings do not apply)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=50))
+
+
+def _points(fn: str):
+    """The four inputs of Boolean function ``fn`` with targets -1/+1, as training, validation and test set."""
+    from ..data.core import ArrayDataset, DatasetInfo, DataSplits
+    from ..models.ffnn import to_pm1
+    from ._ffnn_common import LOGIC_INPUTS, logic_gate
+
+    ds = ArrayDataset(LOGIC_INPUTS.clone(), to_pm1(logic_gate(fn)))
+    return DataSplits(ds, ds, ds, DatasetInfo(fn, input_shape=(2,)))
 
 
 @register_recipe
@@ -30,10 +43,13 @@ class PerceptronLogic(Recipe):
     """The perceptron on the four points of a two-input Boolean function (notes §1.3.1).
 
     For each function, a perceptron with random initial weights is trained
-    with the Hebbian rule until an epoch makes no mistake or ``max_epochs``
-    passes.  Linearly separable functions (AND, OR, NAND) are learned in a few
-    epochs; XOR is not linearly separable, so some point is always
-    misclassified and learning never ends.
+    with the Hebbian rule until an epoch makes no mistake or
+    ``trainer.max_epochs`` passes.  Linearly separable functions (AND, OR,
+    NAND) are learned in a few epochs; XOR is not linearly separable, so some
+    point is always misclassified and learning never ends.  Each perceptron
+    is exported to ``variants/<function>/model`` as a binary classifier
+    (positive when ``wᵀx > 0``); ``an2dl eval RUN --model xor`` gives its
+    accuracy on the four points.
     """
 
     name = "perceptron-logic"
@@ -41,21 +57,37 @@ class PerceptronLogic(Recipe):
     section = "1.3.1, 2.4.1"
     Config = PerceptronLogicConfig
 
+    def models(self, cfg: PerceptronLogicConfig) -> list[str]:
+        return list(cfg.functions)
+
+    def build_model(self, cfg: PerceptronLogicConfig, name: str | None):
+        from ..models import get_model
+        from ..tasks.regression import BinaryClassificationTask
+
+        model = get_model("perceptron", in_features=2, init_std=cfg.init_std)
+        return BinaryClassificationTask(model, loss="perceptron"), _points(str(name))
+
     def run(self, cfg: PerceptronLogicConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..models.ffnn import Perceptron, to_pm1
         from ._ffnn_common import LOGIC_INPUTS, logic_gate
 
         if not cfg.functions:
             raise ConfigError("perceptron-logic needs at least one function in 'functions'")
+        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
+            raise ConfigError(f"perceptron-logic needs trainer.max_epochs >= 1 (passes of the Hebbian rule); "
+                              f"got {cfg.trainer.max_epochs!r}")
+        notes = note_unused_trainer_settings(self.name, cfg, ("max_epochs", "seed"),
+                                             "the Hebbian rule updates after every point, on the CPU")
         write_run_config(run_dir, self.name, cfg)
         t0 = time.perf_counter()
         metrics: dict[str, float] = {}
         fits = {}
         for fn in cfg.functions:
             t = to_pm1(logic_gate(fn))
-            g = torch.Generator().manual_seed(derive_seed(cfg.seed, "perceptron-logic", fn))
+            g = torch.Generator().manual_seed(derive_seed(cfg.trainer.seed, "perceptron-logic", fn))
             p = Perceptron(in_features=2, init_std=cfg.init_std, generator=g)
-            res = p.fit_hebbian(LOGIC_INPUTS, t, lr=cfg.lr, max_epochs=cfg.max_epochs, shuffle=cfg.shuffle, generator=g)
+            res = p.fit_hebbian(LOGIC_INPUTS, t, lr=cfg.lr, max_epochs=cfg.trainer.max_epochs, shuffle=cfg.shuffle,
+                                generator=g)
             metrics[f"{fn}/accuracy"] = p.accuracy(LOGIC_INPUTS, t)
             # the best any weight vector visited during learning achieved (XOR: never 1)
             xa = p.augment(LOGIC_INPUTS)
@@ -65,7 +97,10 @@ class PerceptronLogic(Recipe):
             metrics[f"{fn}/epochs"] = float(res.epochs)
             metrics[f"{fn}/updates"] = float(res.updates)
             fits[fn] = (p, res, t)
-        notes = []
+            task, _ = self.build_model(cfg, fn)  # the registered perceptron, exported with the learned weights
+            task.model.load_state_dict(p.state_dict())
+            export_variant(run_dir, fn, task.model, task, class_names=["false", "true"],
+                           preprocessing={"input_shape": [2], "value_range": [0.0, 1.0]})
         for fn, (p, res, _) in fits.items():
             w = p.weight.detach().tolist()
             notes.append(f"{fn.upper()}: {'learned' if res.converged else 'not learned'} after {res.epochs} epochs, "

@@ -8,8 +8,10 @@
 * ``overfitting-digits`` — a large MLP on 300 training digits, with and
   without dropout, weight decay and early stopping (§2.5).
 
-Each trains several models with the :class:`~an2dl.engine.Trainer` and draws
-their curves side by side in the report.
+Each trains several models with the :class:`~an2dl.engine.Trainer` (the
+``trainer`` settings: epochs, batch size, seed, device, ...), draws their
+curves side by side in the report and exports every model to
+``run_dir/variants/<name>/model`` (``an2dl eval RUN --model NAME``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +27,9 @@ import torch.nn.functional as F
 from .._utils.rng import derive_seed, seed_everything
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
+from ._variants import export_variant
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig, standard_callbacks, trainer_kwargs
 from .ffnn_mlp import DigitsData
 
 __all__ = ["InitComparison", "OptimizerComparison", "VanishingGradients", "OverfittingDigits"]
@@ -37,11 +41,14 @@ def _digits(d: DigitsData):
     return get_dataset("digits", val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
 
 
-def _trainer(max_epochs: int, batch_size: int, seed: int, callbacks=None, val_every: int | None = 1):
+def _trainer(cfg: Any, *, progress: bool | None, batch_size: int | None = None, callbacks: list | None = None):
+    """A Trainer with the recipe's ``trainer`` settings (``batch_size`` replaces ``trainer.batch_size``), no checkpoints."""
     from ..engine.trainer import Trainer
 
-    return Trainer(max_epochs=max_epochs, batch_size=batch_size, seed=seed, progress=False, checkpoint=False,
-                   callbacks=callbacks, val_every_n_epochs=val_every)
+    kw = trainer_kwargs(cfg.trainer)
+    if batch_size is not None:
+        kw["batch_size"] = batch_size
+    return Trainer(**kw, progress=progress, checkpoint=False, callbacks=[*standard_callbacks(cfg), *(callbacks or [])])
 
 
 def _batch(dataset, n: int):
@@ -96,10 +103,9 @@ class InitComparisonConfig:
     hidden: list[int] = field(default_factory=lambda: [64] * 5)  # a deep enough network for the scale to matter
     activation: str = "tanh"  # hidden activation of every model
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("sgd", lr=0.05, momentum=0.9))
-    max_epochs: int = 20  # epochs per model
-    batch_size: int = 32  # mini-batch size
     data: DigitsData = field(default_factory=DigitsData)
-    seed: int = 0  # seed of the initial weights and of the data order
+    # epochs and mini-batch of every model; seed of the initial weights and of the data order
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=20, batch_size=32))
 
 
 @register_recipe
@@ -119,11 +125,22 @@ class InitComparison(Recipe):
     section = "2.3.3"
     Config = InitComparisonConfig
 
-    def run(self, cfg: InitComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _task(self, cfg: InitComparisonConfig, scheme: str):
         from ..models import get_model
+        from ..tasks import ClassificationTask
+
+        model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init=scheme)
+        return ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
+
+    def models(self, cfg: InitComparisonConfig) -> list[str]:
+        return list(cfg.schemes)
+
+    def build_model(self, cfg: InitComparisonConfig, name: str | None):
+        return self._task(cfg, str(name)), _digits(cfg.data)
+
+    def run(self, cfg: InitComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         from ..models.ffnn.analysis import hidden_activations, layer_gradient_norms
         from ..nn.init import INIT_SCHEMES
-        from ..tasks import ClassificationTask
 
         for s in cfg.schemes:
             if s not in INIT_SCHEMES:
@@ -135,14 +152,15 @@ class InitComparison(Recipe):
         metrics: dict[str, float] = {}
         act_std, grad_norms, hists = {}, {}, {}
         for scheme in cfg.schemes:
-            seed_everything(derive_seed(cfg.seed, "init-comparison", scheme))
-            model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init=scheme)
+            seed_everything(derive_seed(cfg.trainer.seed, "init-comparison", scheme))
+            task = self._task(cfg, scheme)
+            model = task.model
             act_std[scheme] = [float(h.std()) for h in hidden_activations(model, xb)]
             grad_norms[scheme] = layer_gradient_norms(model, xb, yb, F.cross_entropy)
-            task = ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
-            tr = _trainer(cfg.max_epochs, cfg.batch_size, cfg.seed)
+            tr = _trainer(cfg, progress=progress)
             tr.fit(task, data.train, data.val)
             hists[scheme] = tr.history
+            export_variant(run_dir, scheme, model, task, **self.export_info(cfg, data))
             m = tr.evaluate(task, data.test)
             metrics[f"{scheme}/test_accuracy"] = m["test/accuracy"]
             metrics[f"{scheme}/train_loss"] = tr.metrics["train/loss"]
@@ -150,7 +168,7 @@ class InitComparison(Recipe):
             metrics[f"{scheme}/activation_std_last_layer"] = act_std[scheme][-1]
             first = model.features[0].linear.weight.detach()
             metrics[f"{scheme}/distinct_units"] = float(torch.unique(first.round(decimals=6), dim=0).shape[0])
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3))
+        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.schemes))
         _layer_plot(run_dir, act_std, "init_activation_std", "std of the layer's activations",
                     f"Standard deviation of each hidden layer's {cfg.activation} outputs at initialisation, for 512 "
                     "training digits (zero initialisation gives 0 everywhere and is not drawn).", xlabel="hidden layer")
@@ -173,13 +191,16 @@ class OptimizerComparisonConfig:
     minibatch_lr: float = 0.05  # mini-batch gradient descent, momentum and Nesterov
     momentum: float = 0.9  # α of momentum and Nesterov
     adam_lr: float = 1e-3  # Adam
-    minibatch: int = 32  # mini-batch size (momentum, Nesterov and Adam use it too)
     hidden: list[int] = field(default_factory=lambda: [64])  # the MLP trained by every method
     activation: str = "tanh"
-    max_epochs: int = 15  # epochs per method (the same number of gradient evaluations for all)
     train_limit: int | None = None  # use only the first n training samples
     data: DigitsData = field(default_factory=DigitsData)
-    seed: int = 0  # every method starts from the same initial weights
+    # max_epochs: epochs per method (the same number of gradient evaluations for all); batch_size: the mini-batch
+    # of minibatch, momentum, Nesterov and Adam (gd uses every sample, sgd one); seed: the same initial weights for all
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=15, batch_size=32))
+
+    #: settings of older runs (config.json) and where they live now
+    moved_settings: ClassVar[dict[str, str]] = {"minibatch": "trainer.batch_size"}
 
 
 _METHODS = ("gd", "sgd", "minibatch", "momentum", "nesterov", "adam")
@@ -190,7 +211,7 @@ class OptimizerComparison(Recipe):
     """Gradient descent variants of §2.3.1 on the same MLP, data and initial weights.
 
     ``gd``: batch gradient descent (one step per epoch); ``sgd``: one sample
-    per step; ``minibatch``: ``minibatch`` samples per step; ``momentum`` and
+    per step; ``minibatch``: ``trainer.batch_size`` samples per step; ``momentum`` and
     ``nesterov`` (the notes' two-step form, optimiser ``nag``): mini-batch
     steps with momentum α; ``adam``: Adam.  Every method sees every training
     sample once per epoch, so the curves compare progress per gradient
@@ -209,7 +230,7 @@ class OptimizerComparison(Recipe):
             return OptimizerSpec("sgd", lr=cfg.gd_lr), batch_size_for("batch", n)
         if method == "sgd":
             return OptimizerSpec("sgd", lr=cfg.sgd_lr), batch_size_for("stochastic", n)
-        mb = batch_size_for("minibatch", n, minibatch=cfg.minibatch)
+        mb = batch_size_for("minibatch", n, minibatch=cfg.trainer.batch_size)
         if method == "minibatch":
             return OptimizerSpec("sgd", lr=cfg.minibatch_lr), mb
         if method == "momentum":
@@ -218,36 +239,57 @@ class OptimizerComparison(Recipe):
             return OptimizerSpec("nag", lr=cfg.minibatch_lr, momentum=cfg.momentum), mb
         return OptimizerSpec("adam", lr=cfg.adam_lr), mb
 
-    def run(self, cfg: OptimizerComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _data(self, cfg: OptimizerComparisonConfig):
+        """The digits, the training part cut to ``train_limit`` samples."""
+        import dataclasses
+
         from ..data import subset
+
+        data = _digits(cfg.data)
+        if cfg.train_limit is not None:
+            data = dataclasses.replace(data, train=subset(data.train, range(min(cfg.train_limit, len(data.train)))))
+        return data
+
+    def _task(self, cfg: OptimizerComparisonConfig, spec: OptimizerSpec):
         from ..models import get_model
         from ..tasks import ClassificationTask
 
+        model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init="glorot")
+        return ClassificationTask(model, num_classes=10, optimizer=spec, compute_train_metrics=False)
+
+    def models(self, cfg: OptimizerComparisonConfig) -> list[str]:
+        return list(cfg.methods)
+
+    def build_model(self, cfg: OptimizerComparisonConfig, name: str | None):
+        data = self._data(cfg)
+        return self._task(cfg, self._spec(cfg, str(name), len(data.train))[0]), data
+
+    def run(self, cfg: OptimizerComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         for m in cfg.methods:
             if m not in _METHODS:
                 raise ConfigError(f"methods must be names of {list(_METHODS)}; got {m!r}")
         write_run_config(run_dir, self.name, cfg)
-        data = _digits(cfg.data)
-        train = data.train if cfg.train_limit is None else subset(data.train, range(min(cfg.train_limit, len(data.train))))
+        data = self._data(cfg)
+        train = data.train
         t0 = time.perf_counter()
         metrics: dict[str, float] = {}
         hists = {}
         for method in cfg.methods:
             spec, batch = self._spec(cfg, method, len(train))
-            seed_everything(cfg.seed)  # the same initial weights for every method
-            model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init="glorot")
-            task = ClassificationTask(model, num_classes=10, optimizer=spec, compute_train_metrics=False)
-            tr = _trainer(cfg.max_epochs, batch, cfg.seed)
+            seed_everything(cfg.trainer.seed)  # the same initial weights for every method
+            task = self._task(cfg, spec)
+            tr = _trainer(cfg, progress=progress, batch_size=batch)
             start = time.perf_counter()
             tr.fit(task, train, data.val)
             seconds = time.perf_counter() - start
             hists[method] = tr.history
+            export_variant(run_dir, method, task.model, task, **self.export_info(cfg, data))
             final = tr.evaluate(task, train, split="train")
             metrics[f"{method}/train_loss"] = final["train/loss"]
             metrics[f"{method}/val_accuracy"] = tr.metrics["val/accuracy"]
             metrics[f"{method}/steps"] = float(tr.global_step)
             metrics[f"{method}/seconds"] = round(seconds, 3)
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3))
+        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.methods))
         _curve_plot(run_dir, hists, "train/loss", "optimizers_train_loss", "training loss (epoch mean)",
                     "Training loss per epoch; every method processes each sample once per epoch.", log=True)
         _curve_plot(run_dir, hists, "val/loss", "optimizers_val_loss", "validation loss",
@@ -268,10 +310,10 @@ class VanishingGradientsConfig:
     inits: dict[str, str] = field(default_factory=lambda: {"sigmoid": "glorot", "tanh": "glorot", "relu": "he"})
     batch: int = 512  # training digits the gradient norms are measured on
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("sgd", lr=0.01, momentum=0.9))
-    max_epochs: int = 10  # epochs of training per network (0: measure only)
-    batch_size: int = 32
+    train: bool = True  # after measuring, train every network (false: measure at initialisation only)
     data: DigitsData = field(default_factory=DigitsData)
-    seed: int = 0
+    # epochs and mini-batch of the training per network; seed of the initial weights and of the data order
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=10, batch_size=32))
 
 
 @register_recipe
@@ -290,10 +332,27 @@ class VanishingGradients(Recipe):
     section = "2.2"
     Config = VanishingGradientsConfig
 
-    def run(self, cfg: VanishingGradientsConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _task(self, cfg: VanishingGradientsConfig, act: str):
         from ..models import get_model
-        from ..models.ffnn.analysis import layer_gradient_norms
         from ..tasks import ClassificationTask
+
+        model = get_model("mlp", hidden=[cfg.width] * cfg.depth, activation=act, init=cfg.inits.get(act, "glorot"))
+        return ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
+
+    def models(self, cfg: VanishingGradientsConfig) -> list[str] | None:
+        return list(cfg.activations) if cfg.train else None
+
+    def no_model(self, cfg: VanishingGradientsConfig) -> str | None:
+        if cfg.train:
+            return None
+        return ("this vanishing-gradients run measured gradient norms at initialisation only (train=false) and "
+                "trained no model; its measurements are in results.json and report.html")
+
+    def build_model(self, cfg: VanishingGradientsConfig, name: str | None):
+        return self._task(cfg, str(name)), _digits(cfg.data)
+
+    def run(self, cfg: VanishingGradientsConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        from ..models.ffnn.analysis import layer_gradient_norms
 
         if cfg.depth < 1:
             raise ConfigError(f"depth must be >= 1; got {cfg.depth}")
@@ -305,21 +364,23 @@ class VanishingGradients(Recipe):
         at_init, after, hists = {}, {}, {}
         for act in cfg.activations:
             init = cfg.inits.get(act, "glorot")
-            seed_everything(derive_seed(cfg.seed, "vanishing-gradients", act))
-            model = get_model("mlp", hidden=[cfg.width] * cfg.depth, activation=act, init=init)
+            seed_everything(derive_seed(cfg.trainer.seed, "vanishing-gradients", act))
+            task = self._task(cfg, act)
+            model = task.model
             norms = layer_gradient_norms(model, xb, yb, F.cross_entropy)
             at_init[f"{act} ({init})"] = norms
             metrics[f"{act}/grad_norm_first_layer"] = norms[0]
             metrics[f"{act}/grad_norm_last_layer"] = norms[-1]
             metrics[f"{act}/grad_ratio_first_to_last"] = norms[0] / norms[-1]
-            if cfg.max_epochs > 0:
-                task = ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
-                tr = _trainer(cfg.max_epochs, cfg.batch_size, cfg.seed)
+            if cfg.train:
+                tr = _trainer(cfg, progress=progress)
                 tr.fit(task, data.train, data.val)
                 hists[act] = tr.history
                 metrics[f"{act}/test_accuracy"] = tr.evaluate(task, data.test)["test/accuracy"]
                 after[f"{act} ({init})"] = layer_gradient_norms(model, xb, yb, F.cross_entropy)
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3))
+                export_variant(run_dir, act, model, task, **self.export_info(cfg, data))
+        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3),
+                      compared=list(cfg.activations))
         _layer_plot(run_dir, at_init, "gradient_norms_at_init", "‖∂E/∂W_l‖",
                     f"Gradient norm of every layer's weights at initialisation, {cfg.depth} hidden layers of "
                     f"{cfg.width} units, {cfg.batch} training digits. Sigmoid gradients vanish towards the input.")
@@ -342,10 +403,9 @@ class OverfittingConfig:
     dropout: float = 0.5  # the dropout variant's probability
     weight_decay: float = 1e-2  # the weight-decay variant's λ: the gradient of the penalty (λ/2)‖w‖²
     patience: int = 10  # the early-stopping variant's patience (validations)
-    max_epochs: int = 150
-    batch_size: int = 32
     data: DigitsData = field(default_factory=DigitsData)
-    seed: int = 0
+    # epochs and mini-batch of every variant; seed: every variant starts from the same weights
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=150, batch_size=32))
 
 
 _VARIANTS = ("plain", "dropout", "weight_decay", "early_stopping")
@@ -368,32 +428,50 @@ class OverfittingDigits(Recipe):
     section = "2.5, 2.5.2, 2.5.3, 2.5.4"
     Config = OverfittingConfig
 
-    def run(self, cfg: OverfittingConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _data(self, cfg: OverfittingConfig):
+        """The digits, the training part cut to ``train_size`` samples."""
+        import dataclasses
+
         from ..data import subset
-        from ..engine.callbacks import EarlyStopping
+
+        data = _digits(cfg.data)
+        return dataclasses.replace(data, train=subset(data.train, range(min(cfg.train_size, len(data.train)))))
+
+    def _task(self, cfg: OverfittingConfig, variant: str):
         from ..models import get_model
         from ..tasks import ClassificationTask
+
+        model = get_model("mlp", hidden=list(cfg.hidden), init="he", dropout=cfg.dropout if variant == "dropout" else 0.0)
+        wd = cfg.weight_decay if variant == "weight_decay" else 0.0
+        return ClassificationTask(model, num_classes=10, optimizer=OptimizerSpec("adam", lr=cfg.lr, weight_decay=wd))
+
+    def models(self, cfg: OverfittingConfig) -> list[str]:
+        return list(cfg.variants)
+
+    def build_model(self, cfg: OverfittingConfig, name: str | None):
+        return self._task(cfg, str(name)), self._data(cfg)
+
+    def run(self, cfg: OverfittingConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        from ..engine.callbacks import EarlyStopping
         from ._ffnn_common import history_series
 
         for v in cfg.variants:
             if v not in _VARIANTS:
                 raise ConfigError(f"variants must be names of {list(_VARIANTS)}; got {v!r}")
         write_run_config(run_dir, self.name, cfg)
-        data = _digits(cfg.data)
-        train = subset(data.train, range(min(cfg.train_size, len(data.train))))
+        data = self._data(cfg)
+        train = data.train
         t0 = time.perf_counter()
         metrics: dict[str, float] = {}
         hists = {}
         for variant in cfg.variants:
-            seed_everything(cfg.seed)  # every variant starts from the same weights
-            model = get_model("mlp", hidden=list(cfg.hidden), init="he",
-                              dropout=cfg.dropout if variant == "dropout" else 0.0)
-            wd = cfg.weight_decay if variant == "weight_decay" else 0.0
-            task = ClassificationTask(model, num_classes=10, optimizer=OptimizerSpec("adam", lr=cfg.lr, weight_decay=wd))
+            seed_everything(cfg.trainer.seed)  # every variant starts from the same weights
+            task = self._task(cfg, variant)
             callbacks = [EarlyStopping("val/loss", patience=cfg.patience)] if variant == "early_stopping" else None
-            tr = _trainer(cfg.max_epochs, cfg.batch_size, cfg.seed, callbacks=callbacks)
+            tr = _trainer(cfg, progress=progress, callbacks=callbacks)
             tr.fit(task, train, data.val)
             hists[variant] = tr.history
+            export_variant(run_dir, variant, task.model, task, **self.export_info(cfg, data))
             _, val_losses = history_series(tr.history, "val/loss")
             final_train = tr.evaluate(task, train, split="train")
             final_val = tr.evaluate(task, data.val, split="val")
@@ -404,7 +482,7 @@ class OverfittingDigits(Recipe):
             metrics[f"{variant}/best_val_loss"] = min(val_losses)
             metrics[f"{variant}/test_accuracy"] = tr.evaluate(task, data.test)["test/accuracy"]
             metrics[f"{variant}/epochs"] = float(tr.epoch)
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3))
+        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.variants))
         self._plot(run_dir, hists)
         finish_report(run_dir, device="cpu")
         return RunResult(self.name, run_dir, metrics, cfg, extra={"history": hists})

@@ -35,7 +35,8 @@ class DigitsKFold(Recipe):
     folds; each fold trains a fresh MLP on the other K - 1 folds and validates
     on its own.  The run prints the accuracy of every fold and their mean ±
     standard deviation, then (``refit``) trains on all folds and reports the
-    accuracy on the untouched test split.
+    accuracy on the untouched test split.  The refitted model (without
+    ``refit``: the best fold's) is the run's exported model.
     """
 
     name = "digits-kfold"
@@ -43,19 +44,32 @@ class DigitsKFold(Recipe):
     section = "2.5.1"
     Config = DigitsKFoldConfig
 
-    def run(self, cfg: DigitsKFoldConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _data(self, cfg: DigitsKFoldConfig):
         from ..data import get_dataset
-        from ..engine.trainer import Trainer
-        from ..engine.validation import cross_validate
+
+        d = cfg.data
+        return get_dataset("digits", val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+
+    def _task(self, cfg: DigitsKFoldConfig):
         from ..tasks import ClassificationTask
         from .ffnn_mlp import _mlp
 
-        write_run_config(run_dir, self.name, cfg)
-        d = cfg.data
-        data = get_dataset("digits", val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+        return ClassificationTask(_mlp(cfg.model, 64, 10), num_classes=10, optimizer=cfg.optim)
 
-        def make_task() -> ClassificationTask:
-            return ClassificationTask(_mlp(cfg.model, 64, 10), num_classes=10, optimizer=cfg.optim)
+    def build(self, cfg: DigitsKFoldConfig):
+        """The MLP's task and the digits, on which the run's model (refitted on all folds, or the best fold's) is evaluated."""
+        return self._task(cfg), self._data(cfg)
+
+    def run(self, cfg: DigitsKFoldConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        from ..engine.trainer import Trainer
+        from ..engine.validation import cross_validate
+        from ..export import export
+
+        write_run_config(run_dir, self.name, cfg)
+        data = self._data(cfg)
+
+        def make_task():
+            return self._task(cfg)
 
         t0 = time.perf_counter()
         trainer_kw = trainer_kwargs(cfg.trainer)
@@ -79,6 +93,8 @@ class DigitsKFold(Recipe):
         write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), selected=result.selected,
                       sizes=[list(s) for s in result.sizes],
                       notes=[f"{cfg.folds}-fold cross-validation: {result.summary('val/accuracy')}"])
+        # the model the run ends with: refitted on all folds (or the best fold's) is `an2dl eval`'s and `predict`'s
+        export(result.task.model, run_dir / "model", **type(result.task).export_metadata(**self.export_info(cfg, data)))
         self._plot(run_dir, result)
         finish_report(run_dir, device="cpu")
         return RunResult(self.name, run_dir, metrics, cfg, task=result.task, data=data, extra={"validation": result})
@@ -133,7 +149,8 @@ class RestartsDemo(Recipe):
     Gradient descent from different random initial weights ends in
     different minima of the non-convex error surface: some restarts solve
     XOR, others stop in a local minimum with one or two points wrong.  The
-    restart with the lowest training error is selected.
+    restart with the lowest training error is selected and exported as the
+    run's model.
     """
 
     name = "restarts-demo"
@@ -141,10 +158,22 @@ class RestartsDemo(Recipe):
     section = "2.3.1"
     Config = RestartsDemoConfig
 
-    def run(self, cfg: RestartsDemoConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        from ..engine.validation import restarts
+    def build(self, cfg: RestartsDemoConfig):
+        """A 2-2-1 MLP's task and XOR's four points, on which the selected restart is evaluated."""
         from ..models import get_model
         from ..tasks.regression import BinaryClassificationTask
+        from ._ffnn_common import xor_splits
+
+        m = get_model("mlp", in_features=2, hidden=[cfg.model.hidden], num_outputs=1,
+                      activation=cfg.model.activation, output="sigmoid", init=cfg.model.init)
+        return BinaryClassificationTask(m, optimizer=cfg.optim), xor_splits()
+
+    def export_info(self, cfg, data):
+        return {"class_names": ["0", "1"], "preprocessing": {"input_shape": [2], "value_range": [0.0, 1.0]}}
+
+    def run(self, cfg: RestartsDemoConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        from ..engine.validation import restarts
+        from ..export import export
         from ._ffnn_common import xor_splits
 
         if cfg.restarts < 1:
@@ -153,11 +182,10 @@ class RestartsDemo(Recipe):
         data = xor_splits()
         models = []
 
-        def make_task() -> BinaryClassificationTask:
-            m = get_model("mlp", in_features=2, hidden=[cfg.model.hidden], num_outputs=1,
-                          activation=cfg.model.activation, output="sigmoid", init=cfg.model.init)
-            models.append(m)
-            return BinaryClassificationTask(m, optimizer=cfg.optim)
+        def make_task():
+            task, _ = self.build(cfg)
+            models.append(task.model)
+            return task
 
         t0 = time.perf_counter()
         result = restarts(make_task, data.train, cfg.restarts, trainer=trainer_kwargs(cfg.trainer), seed=cfg.trainer.seed)
@@ -177,6 +205,8 @@ class RestartsDemo(Recipe):
         write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), selected=result.selected,
                       notes=[f"{sum(a == 1.0 for a in accs)} of {len(accs)} restarts solve XOR; "
                              f"the selected restart {result.selected} has training loss {min(losses):.4g}"])
+        # the selected restart is the run's model (`an2dl eval`, `predict`, `export`)
+        export(result.task.model, run_dir / "model", **type(result.task).export_metadata(**self.export_info(cfg, data)))
         self._plot(run_dir, result, models)
         finish_report(run_dir, device="cpu")
         return RunResult(self.name, run_dir, metrics, cfg, task=result.task, data=data, extra={"validation": result})

@@ -16,7 +16,7 @@ and applies the correlation ``(I ⊗ w)(r, c)`` of §3.1.2 with classic kernels:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,7 +34,9 @@ from ..ops.correlation import (
     sobel_kernels,
     sobel_magnitude,
 )
+from ._variants import note_unused_trainer_settings
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig
 
 __all__ = ["FiltersDemo", "FiltersDemoConfig"]
 
@@ -46,7 +48,8 @@ class FiltersDemoConfig:
     noise_std: float = 0.1  # Gaussian noise added before blurring
     box_size: int = 5  # side of the box (moving average) kernel
     gaussian_sigma: float = 1.5  # standard deviation of the Gaussian kernel (size 2*ceil(3 sigma) + 1)
-    seed: int = 0  # seed of the noise
+    # seed: of the noise and of the random filter bank; nothing is trained, so the other settings do not apply
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
 def _load(cfg: FiltersDemoConfig) -> torch.Tensor:
@@ -77,11 +80,16 @@ class FiltersDemo(Recipe):
     section = "3.1"
     Config = FiltersDemoConfig
 
+    def no_model(self, cfg: FiltersDemoConfig) -> str | None:
+        return ("filters-demo holds no trained model to evaluate, export or predict with: it applies fixed filters "
+                "(box, Gaussian, Sobel) to an image; its measurements are in results.json and its images in report.html")
+
     def run(self, cfg: FiltersDemoConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+        unused = note_unused_trainer_settings(self.name, cfg, ("seed",), "it trains nothing")
         write_run_config(run_dir, self.name, cfg)
         t0 = time.perf_counter()
         clean = _load(cfg)
-        g = torch.Generator().manual_seed(cfg.seed)
+        g = torch.Generator().manual_seed(cfg.trainer.seed)
         noisy = (clean + cfg.noise_std * torch.randn(clean.shape, generator=g)).clamp(0, 1)
         box = filter2d(noisy, box_kernel(cfg.box_size))
         gauss = filter2d(noisy, gaussian_kernel(sigma=cfg.gaussian_sigma))
@@ -109,6 +117,7 @@ class FiltersDemo(Recipe):
             "to the noisy image; RMSE measured against the clean image",
             "Sobel derivatives and magnitude computed on the grey image (0.299 R + 0.587 G + 0.114 B)",
             "correlation/max_abs_diff_reference_vs_conv2d: the written-out sum over offsets vs F.conv2d, float64",
+            *unused,
         ])
         finish_report(run_dir)
         return RunResult(self.name, run_dir, metrics, cfg)

@@ -84,6 +84,21 @@ class ForecastSine(Recipe):
             return get_model("delay_tap_mlp", window=d.window, output_size=d.horizon, hidden_sizes=list(m.mlp_hidden))
         return get_model("recurrent_regressor", input_size=1, output_size=d.horizon, cell=name, hidden_size=m.hidden_size)
 
+    def _data(self, cfg: ForecastSineConfig) -> Any:
+        d = cfg.data
+        data = get_dataset("noisy-sine", length=d.length, period=d.period, noise_std=d.noise_std, window=d.window,
+                           horizon=d.horizon, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
+        if data.val is None or data.test is None:
+            raise ConfigError("forecast-sine needs validation and test parts longer than window + horizon; "
+                              "raise data.length or the fractions")
+        return data
+
+    def models(self, cfg: ForecastSineConfig) -> list[str]:
+        return list(cfg.model.names)
+
+    def build_model(self, cfg: ForecastSineConfig, name: str | None) -> tuple[SequenceRegressionTask, Any]:
+        return SequenceRegressionTask(self._model(name, cfg), optimizer=cfg.optim), self._data(cfg)
+
     def run(self, cfg: ForecastSineConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
         if not cfg.model.names:
@@ -92,17 +107,16 @@ class ForecastSine(Recipe):
             if n not in _MODELS:
                 raise ConfigError(f"model.names items must be among {list(_MODELS)}; got {n!r}")
         d = cfg.data
-        data = get_dataset("noisy-sine", length=d.length, period=d.period, noise_std=d.noise_std, window=d.window,
-                           horizon=d.horizon, val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
-        if data.val is None or data.test is None:
-            raise ConfigError("forecast-sine needs validation and test parts longer than window + horizon; "
-                              "raise data.length or the fractions")
+        data = self._data(cfg)
         write_run_config(run_dir, self.name, cfg)
+        preprocessing = {"input_shape": [d.window, 1], "input": f"the last {d.window} observations of the series",
+                         "horizon": d.horizon}
         variants: list[Variant] = []
         for name in cfg.model.names:
             seed_everything(cfg.trainer.seed)
             task = SequenceRegressionTask(self._model(name, cfg), optimizer=cfg.optim)
-            variants.append(fit_variant(self, cfg, run_dir, name, task, data, resume=resume, progress=progress))
+            variants.append(fit_variant(self, cfg, run_dir, name, task, data, resume=resume, progress=progress,
+                                        preprocessing=preprocessing))
 
         x_test, y_test = data.test.tensors
         persistence = float(((x_test[:, -1, :].repeat(1, d.horizon) - y_test) ** 2).mean().sqrt())
@@ -117,7 +131,7 @@ class ForecastSine(Recipe):
                          f"{v.seconds:.1f} s).")
         best = min(variants, key=lambda v: v.metrics["test/rmse"])
         metrics["best_model"] = best.name
-        write_results(run_dir, metrics, notes=notes)
+        write_results(run_dir, metrics, notes=notes, compared=[v.name for v in variants])
         _plot_forecasts(variants, data, cfg, run_dir)
         _plot_rmse(variants, persistence, d.noise_std, run_dir)
         _plot_curves(variants, run_dir)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .._utils.progress import activity
 from .._utils.rng import derive_seed, seed_everything
 from ..engine.callbacks import Callback
 from ..engine.optim import OptimizerSpec
@@ -172,7 +173,8 @@ class GANMNIST(Recipe):
         task, data = self.build(cfg)
         judge = load_judge(cfg.judge, cfg.data, progress=progress)
         x_val, x_test = data.val.tensors[0], data.test.tensors[0]
-        monitor = FrechetMonitor(judge, x_val, n_samples=mon.frechet_samples, every_n_epochs=mon.every_n_epochs, seed=seed)
+        monitor = FrechetMonitor(judge, x_val, n_samples=mon.frechet_samples, every_n_epochs=mon.every_n_epochs, seed=seed,
+                                 progress=progress)
         self._extra_callbacks = [monitor, SampleGrid(n=mon.grid, every_n_epochs=mon.every_n_epochs, seed=seed)]
         trainer = self.make_trainer(cfg, run_dir, progress=progress)
         fit_start = time.perf_counter()
@@ -187,12 +189,14 @@ class GANMNIST(Recipe):
         n = cfg.judge.n_samples
         g = torch.Generator().manual_seed(derive_seed(seed, "final-samples"))
         task.eval()
-        samples = draw_samples(task.sample, n, g)
-        test_feats = extract_features(judge, x_test)
-        test_stats = gaussian_statistics(test_feats)
-        metrics["samples/frechet"] = frechet_distance(*gaussian_statistics(extract_features(judge, samples)), *test_stats)
-        metrics["reference/frechet_val_vs_test"] = frechet_distance(*monitor.reference_stats, *test_stats)
-        scores = judge_scores(judge, samples)
+        with activity(f"scoring {n:,} samples against the {len(x_test):,} test digits with the judge", enable=progress):
+            samples = draw_samples(task.sample, n, g)
+            test_feats = extract_features(judge, x_test)
+            test_stats = gaussian_statistics(test_feats)
+            metrics["samples/frechet"] = frechet_distance(*gaussian_statistics(extract_features(judge, samples)),
+                                                          *test_stats)
+            metrics["reference/frechet_val_vs_test"] = frechet_distance(*monitor.reference_stats, *test_stats)
+            scores = judge_scores(judge, samples)
         metrics.update({f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)})
         metrics["judge/test_accuracy"] = judge.judge_info["test_accuracy"]
         curve = monitor.curve
@@ -206,7 +210,6 @@ class GANMNIST(Recipe):
             epochs=trainer.epoch,
             steps=trainer.global_step,
             fit_seconds=fit_seconds,
-            wall_seconds=metrics["wall_seconds"],
             frechet_curve=[{"epoch": e, "step": s, "frechet": v} for e, s, v in curve],
             class_histogram=scores["class_histogram"],
             notes=["Fréchet distances use the 128 penultimate features of an2dl's MNIST judge CNN, not Inception-v3: "

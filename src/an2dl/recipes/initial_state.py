@@ -32,6 +32,8 @@ from .config import CheckpointConfig, ClipConfig, TrainerConfig
 
 __all__ = ["LearnedInitialState", "LearnedInitialStateConfig"]
 
+_INITS = ("zeros", "learnable")
+
 
 @dataclass
 class IntegratorData:
@@ -71,22 +73,38 @@ class LearnedInitialState(Recipe):
     section = "4.1.1.2"
     Config = LearnedInitialStateConfig
 
+    def _data(self, cfg: LearnedInitialStateConfig) -> Any:
+        d = cfg.data
+        return get_dataset("leaky-integrator", length=d.length, decay=d.decay, initial_value=d.initial_value,
+                           n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, seed=d.seed)
+
+    def _task(self, cfg: LearnedInitialStateConfig, init: str) -> SequenceRegressionTask:
+        model = get_model("recurrent_regressor", cell=cfg.model.cell, hidden_size=cfg.model.hidden_size,
+                          per_step=True, initial_state=init)
+        return SequenceRegressionTask(model, optimizer=cfg.optim)
+
+    def models(self, cfg: LearnedInitialStateConfig) -> list[str]:
+        """``zeros-seed<s>`` and ``learnable-seed<s>`` for every seed ``s``."""
+        return [f"{init}-seed{seed}" for seed in cfg.seeds for init in _INITS]
+
+    def build_model(self, cfg: LearnedInitialStateConfig, name: str | None) -> tuple[SequenceRegressionTask, Any]:
+        return self._task(cfg, str(name).rsplit("-seed", 1)[0]), self._data(cfg)
+
     def run(self, cfg: LearnedInitialStateConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
         if not cfg.seeds:
             raise ConfigError("seeds must name at least one seed")
         d = cfg.data
-        data = get_dataset("leaky-integrator", length=d.length, decay=d.decay, initial_value=d.initial_value,
-                           n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, seed=d.seed)
+        data = self._data(cfg)
         write_run_config(run_dir, self.name, cfg)
-        losses: dict[str, list[float]] = {"zeros": [], "learnable": []}
+        preprocessing = {"input_shape": [d.length, 1], "input": "[T, 1]: the input u_t of the integrator; one output per step"}
+        losses: dict[str, list[float]] = {init: [] for init in _INITS}
         for seed in cfg.seeds:
             for init in losses:
                 seed_everything(seed)
-                model = get_model("recurrent_regressor", cell=cfg.model.cell, hidden_size=cfg.model.hidden_size,
-                                  per_step=True, initial_state=init)
-                task = SequenceRegressionTask(model, optimizer=cfg.optim)
-                v = fit_variant(self, cfg, run_dir, f"{init}-seed{seed}", task, data, resume=resume, progress=progress)
+                task = self._task(cfg, init)
+                v = fit_variant(self, cfg, run_dir, f"{init}-seed{seed}", task, data, resume=resume, progress=progress,
+                                preprocessing=preprocessing)
                 losses[init].append(float(v.metrics["test/mse"]))
         zeros, learned = np.array(losses["zeros"]), np.array(losses["learnable"])
         metrics: dict[str, Any] = {
@@ -98,7 +116,7 @@ class LearnedInitialState(Recipe):
         }
         notes = [f"seed {s}: test MSE zero state {z:.2e}, learned state {lv:.2e}"
                  for s, z, lv in zip(cfg.seeds, zeros, learned)]
-        write_results(run_dir, metrics, notes=notes, per_seed=losses)
+        write_results(run_dir, metrics, notes=notes, per_seed=losses, compared=list(losses))
         _plot(cfg.seeds, zeros, learned, run_dir)
         finish_report(run_dir, device="cpu")
         return RunResult(self.name, run_dir, metrics, cfg, data=data, extra={"losses": losses})

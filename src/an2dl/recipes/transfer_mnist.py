@@ -17,11 +17,14 @@ holds ``pretrain/test_accuracy`` (digits 0–4), ``head/test_accuracy``
 (after step 2), ``transfer/test_accuracy`` (after step 3),
 ``scratch/test_accuracy`` and their difference ``transfer_gain``.
 The recipe runs several trainings and cannot be resumed; run it again.
+``trainer.max_epochs`` (default: none) caps the epochs of every stage, e.g.
+``--set trainer.max_epochs=1`` for a quick check.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,7 @@ import torch
 
 from .._utils.rng import seed_everything
 from ..data import get_dataset
-from ..data.core import ArrayDataset
+from ..data.core import ArrayDataset, ClassificationInfo, DataSplits
 from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..engine.trainer import Trainer
 from ..engine.transfer import fine_tune
@@ -40,8 +43,9 @@ from ..export import export
 from ..models import get_model
 from ..models.transfer import trainable_parameters, transfer
 from ..tasks import ClassificationTask
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results
-from .config import TrainerConfig
+from ._variants import note_unused_trainer_settings
+from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .config import TrainerConfig, standard_callbacks
 
 __all__ = ["TransferMNIST", "TransferMNISTConfig", "split_digits", "few_shot"]
 
@@ -94,8 +98,9 @@ class TransferMNISTConfig:
     head: StageConfig = field(default_factory=lambda: StageConfig(epochs=10, optim=OptimizerSpec("adam", lr=1e-2)))
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     scratch: StageConfig = field(default_factory=lambda: StageConfig(epochs=25, optim=OptimizerSpec("adam", lr=2e-3)))
-    # seed, accelerator, devices and precision of every stage (epochs and batch sizes are set per stage)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    # every stage's seed, device, precision, ...; max_epochs (None: each stage's epochs) caps the epochs of every
+    # stage; the batch sizes and the validation are set per stage
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=None))
 
 
 def split_digits(dataset: ArrayDataset, digits: tuple[int, ...], *, limit: int | None = None) -> ArrayDataset:
@@ -157,9 +162,13 @@ class TransferMNIST(Recipe):
     def _trainer(self, cfg: TransferMNISTConfig, run_dir: Path, stage: str, epochs: int, batch_size: int,
                  validate: bool, progress: bool | None) -> Trainer:
         tc = cfg.trainer
-        return Trainer(max_epochs=epochs, batch_size=batch_size, seed=tc.seed, run_dir=run_dir / stage,
-                       val_every_n_epochs=1 if validate else None, accelerator=tc.accelerator, devices=tc.devices,
-                       strategy=tc.strategy, precision=tc.precision, num_workers=tc.num_workers, progress=progress,
+        if tc.max_epochs is not None:
+            epochs = min(epochs, tc.max_epochs)
+        return Trainer(max_epochs=epochs, max_steps=tc.max_steps, batch_size=batch_size,
+                       eval_batch_size=tc.eval_batch_size, accumulate_grad_batches=tc.accumulate_grad_batches,
+                       seed=tc.seed, run_dir=run_dir / stage, val_every_n_epochs=1 if validate else None,
+                       accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy, precision=tc.precision,
+                       num_workers=tc.num_workers, progress=progress, callbacks=standard_callbacks(cfg),
                        config={"recipe": self.name, "stage": stage})
 
     def _fit(self, cfg: TransferMNISTConfig, run_dir: Path, stage: str, task: ClassificationTask, train: ArrayDataset,
@@ -172,11 +181,30 @@ class TransferMNIST(Recipe):
         metrics = trainer.evaluate(task, test, split="test")
         return trainer, {f"{stage}/{k.split('/', 1)[1]}": v for k, v in metrics.items()} | {f"{stage}/fit_seconds": seconds}
 
+    def build(self, cfg: TransferMNISTConfig):
+        """The fine-tuned network's task (the trunk with the new head) and the target digits on which ``an2dl eval``
+        measures it: the few-shot training images and the test images (no validation part)."""
+        self._check(cfg)
+        d, m = cfg.data, cfg.model
+        mnist = get_dataset("mnist", root=d.root, val_fraction=1 / 12, seed=d.seed)
+        train = few_shot(split_digits(mnist.train, d.target_digits), d.shots, seed=d.seed)
+        test = split_digits(mnist.test, d.target_digits, limit=d.test_limit)
+        model = get_model(m.name, num_classes=len(d.source_digits), in_channels=1, **m.kwargs)
+        transfer(model, len(d.target_digits), head=m.head, hidden=m.hidden, dropout=m.dropout)
+        info = ClassificationInfo("mnist", class_names=[str(c) for c in d.target_digits],
+                                  input_shape=tuple(mnist.info.input_shape))
+        return ClassificationTask(model, num_classes=len(d.target_digits)), DataSplits(train, None, test, info)
+
     def run(self, cfg: TransferMNISTConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
         if resume:
             raise ConfigError("transfer-mnist runs several trainings and cannot be resumed; run it again")
         self._check(cfg)
+        notes = note_unused_trainer_settings(
+            self.name, cfg, [f.name for f in dataclasses.fields(TrainerConfig)
+                             if f.name not in ("batch_size", "val_every_n_epochs", "val_every_n_steps")],
+            "each stage sets its batch size (pretrain.batch_size, ...) and whether it validates")
+        write_run_config(run_dir, self.name, cfg)
         d, m = cfg.data, cfg.model
         seed_everything(cfg.trainer.seed)
         mnist = get_dataset("mnist", root=d.root, val_fraction=1 / 12, seed=d.seed)
@@ -223,7 +251,8 @@ class TransferMNIST(Recipe):
         # the fine-tuned network is the run's model: `an2dl predict` and `an2dl export` use it
         export(model, run_dir / "model", **task.export_metadata(
             class_names=[str(c) for c in d.target_digits],
-            preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0]}))
+            preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0],
+                           "mean": [float(m) for m in mnist.info.mean]}))
 
         # 4. the baseline: same network, same few-shot images, from scratch
         seed_everything(cfg.trainer.seed + 1)
@@ -239,7 +268,7 @@ class TransferMNIST(Recipe):
         metrics["test/accuracy"] = metrics["transfer/test_accuracy"]
         sizes = {"pretrain_train": len(src_train), "pretrain_val": len(src_val), "pretrain_test": len(src_test),
                  "target_train": len(tgt_train), "target_test": len(tgt_test)}
-        write_results(run_dir, metrics, sizes=sizes, stages=list(histories))
+        write_results(run_dir, metrics, sizes=sizes, stages=list(histories), notes=notes, compared=list(histories))
         result = RunResult(self.name, run_dir, metrics, cfg, final_task, None, final_trainer,
                            extra={"histories": histories, "sizes": sizes})
         self._figures(result)

@@ -26,6 +26,7 @@ from ..data.transforms import Affine, RandomAffine
 from ..engine.optim import OptimizerSpec, ScheduleSpec
 from ..engine.trainer import Trainer
 from ..errors import ConfigError
+from ..export import export
 from ..nn.device import module_device
 from ..tasks import ClassificationTask
 from ..tta import tta_predict
@@ -37,7 +38,7 @@ from ._vision_common import (
     load_image_data,
 )
 from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
-from .config import TrainerConfig, trainer_kwargs
+from .config import TrainerConfig, standard_callbacks, trainer_kwargs
 
 __all__ = ["TTAComparison", "TTAComparisonConfig"]
 
@@ -92,6 +93,16 @@ class TTAComparison(Recipe):
     section = "3.4.1"
     Config = TTAComparisonConfig
 
+    def _task(self, cfg: TTAComparisonConfig, data) -> ClassificationTask:
+        a = cfg.augment
+        return ClassificationTask(build_plain_cnn(cfg.model, data), num_classes=data.info.num_classes, optimizer=cfg.optim,
+                                  augment=RandomAffine(degrees=a.degrees, translate=a.translate, scale=a.scale))
+
+    def build(self, cfg: TTAComparisonConfig):
+        """The CNN's task and the data; ``an2dl eval`` gives the plain (single-view) metrics of the run's model."""
+        data = load_image_data(cfg.data)
+        return self._task(cfg, data), data
+
     def run(self, cfg: TTAComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
         bad = [r for r in cfg.views.reduces if r not in ("mean", "max", "vote")]
         if bad or not cfg.views.reduces:
@@ -101,16 +112,16 @@ class TTAComparison(Recipe):
             raise ConfigError("no test-time views: set views.shift, views.angles, views.scales or views.random_views")
         write_run_config(run_dir, self.name, cfg)
         data = load_image_data(cfg.data)
-        k = data.info.num_classes
         seed_everything(cfg.trainer.seed)
-        model = build_plain_cnn(cfg.model, data)
-        a = cfg.augment
-        task = ClassificationTask(model, num_classes=k, optimizer=cfg.optim,
-                                  augment=RandomAffine(degrees=a.degrees, translate=a.translate, scale=a.scale))
-        trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress)
+        task = self._task(cfg, data)
+        model = task.model
+        trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress,
+                          callbacks=standard_callbacks(cfg))
         t0 = time.perf_counter()
         trainer.fit(task, data.train, data.val)
         fit_s = time.perf_counter() - t0
+        if trainer.is_global_zero:  # the trained CNN is the run's model (`an2dl eval`, `predict`, `export`)
+            export(model, run_dir / "model", **type(task).export_metadata(**self.export_info(cfg, data)))
         model.eval()
         dev = module_device(model)
         x, y = data.test.tensors[0], data.test.tensors[1]
@@ -135,7 +146,8 @@ class TTAComparison(Recipe):
             metrics[f"tta_{reduce}/gain"] = acc - plain
         metrics["tta/views"] = len(transforms)
         self._figures(run_dir, cfg, metrics, single, plain)
-        write_results(run_dir, metrics, notes=[
+        write_results(run_dir, metrics, compared=["plain", *(f"tta_{r}" for r in cfg.views.reduces),
+                                                  *(f"view/{n}" for n in single)], notes=[
             f"{len(transforms)} views per test image (the original plus {len(views)} augmented); "
             f"TTA costs about {len(transforms)}x the forward passes of plain prediction",
             "gain = TTA test accuracy - plain test accuracy (same trained model)",

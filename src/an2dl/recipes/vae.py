@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .._utils.progress import activity
 from ..engine.optim import OptimizerSpec
 from ..errors import ConfigError
 from ..models import get_model
@@ -102,7 +103,7 @@ class VAEMNIST(TimedRecipe):
     def export_info(self, cfg, data) -> dict[str, Any]:
         return {"class_names": [],
                 "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
-                                  "latent_dim": cfg.model.latent_dim}}
+                                  "mean": [float(m) for m in data.info.mean], "latent_dim": cfg.model.latent_dim}}
 
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import (
@@ -119,16 +120,20 @@ class VAEMNIST(TimedRecipe):
         model = task.model.eval()
         dev = module_device(model)
         x, y = data.test.tensors
-        judge = load_judge(cfg.judge, cfg.data)
+        progress = result.trainer.progress if result.trainer is not None else None
+        judge = load_judge(cfg.judge, cfg.data, progress=progress)
         g = torch.Generator().manual_seed(cfg.trainer.seed)
         n = cfg.judge.n_samples
-        samples = draw_samples(model.sample, n, g)
-        scores = judge_scores(judge, samples)
-        metrics: dict[str, Any] = {
-            f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)
-        }
-        metrics["samples/frechet"] = frechet_distance_from_features(extract_features(judge, samples), extract_features(judge, x))
-        rec = reconstruction_error(model, x, labels=y, judge=judge)
+        with activity(f"scoring {n:,} samples and the reconstructions of {len(x):,} test digits with the judge",
+                      enable=progress):
+            samples = draw_samples(model.sample, n, g)
+            scores = judge_scores(judge, samples)
+            metrics: dict[str, Any] = {
+                f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)
+            }
+            metrics["samples/frechet"] = frechet_distance_from_features(extract_features(judge, samples),
+                                                                        extract_features(judge, x))
+            rec = reconstruction_error(model, x, labels=y, judge=judge)
         metrics.update({f"test/recon_{k}" if not k.startswith("judge") else f"test/{k}": v for k, v in rec.items()})
         metrics["judge/test_accuracy"] = judge.judge_info["test_accuracy"]
         result.metrics.update(metrics)

@@ -12,7 +12,7 @@ from ..data.batch import Batch
 from ..engine.metrics import metric
 from ..engine.optim import OptimizerSpec
 from ..engine.prediction import Prediction, PredictOptions
-from ..engine.task import StepContext, Task
+from ..engine.task import StepContext, Task, call_model
 from ..errors import ConfigError
 
 __all__ = ["ClassificationTask"]
@@ -92,8 +92,34 @@ class ClassificationTask(Task):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def check_batch(self, batch: Batch, split: str) -> None:
+        """The required fields, and targets that are class ids ``[B]`` (integers) or soft targets ``[B, K]``."""
+        super().check_batch(batch, split)
+        if split == "predict" or "targets" not in batch:
+            return
+        y = batch.targets
+        if not isinstance(y, torch.Tensor):
+            return
+        name = type(self).__name__
+        if y.dim() == 1 and (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
+            raise ConfigError(
+                f"{name} targets must be integer class ids in [0, {self.num_classes}) of shape [B] "
+                f"(or probabilities of shape [B, {self.num_classes}]); got {str(y.dtype).replace('torch.', '')} "
+                f"values of shape {list(y.shape)} (convert them with y.long())"
+            )
+        if y.dim() == 2 and y.shape[1] != self.num_classes:
+            raise ConfigError(
+                f"{name} soft targets must have shape [B, num_classes={self.num_classes}]; got {list(y.shape)}"
+            )
+        if y.dim() == 2 and not y.is_floating_point():
+            raise ConfigError(f"{name} targets of shape [B, {self.num_classes}] must be probabilities (float); "
+                              f"got {str(y.dtype).replace('torch.', '')}")
+        if y.dim() not in (1, 2):
+            raise ConfigError(f"{name} targets must have shape [B] (class ids) or [B, {self.num_classes}] "
+                              f"(probabilities); got {list(y.shape)}")
+
     def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
-        out = self.model(batch.inputs)
+        out = call_model(self.model, batch.inputs, owner=type(self).__name__)
         logits, aux = (out[0], [a for a in out[1:] if a is not None]) if isinstance(out, (tuple, list)) else (out, [])
         return self._score(logits, batch.targets, ctx, aux)
 
@@ -111,7 +137,7 @@ class ClassificationTask(Task):
         return loss
 
     def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
-        return self.model(batch.inputs).softmax(dim=-1)
+        return call_model(self.model, batch.inputs, owner=type(self).__name__).softmax(dim=-1)
 
     @classmethod
     def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,

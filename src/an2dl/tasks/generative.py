@@ -20,7 +20,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..engine.optim import OptimizerSpec
-from ..engine.prediction import Prediction, PredictOptions
+from ..engine.prediction import IMAGE_INPUT_OPTIONS, Prediction, PredictOptions
 from ..engine.task import StepContext, Task
 from ..errors import ConfigError
 from ..losses.generative import (
@@ -169,7 +169,7 @@ class AutoencoderTask(Task):
         """
         from .predictors import reconstruct_inputs
 
-        options.refuse_unused(cls.kind, ("out",))
+        options.refuse_unused(cls.kind, ("out", *IMAGE_INPUT_OPTIONS))
         return reconstruct_inputs(model, meta, inputs, options, kind=cls.kind)
 
 
@@ -243,7 +243,8 @@ class VAETask(Task):
         """
         from .predictors import draw_samples, reconstruct_inputs
 
-        options.refuse_unused(cls.kind, ("samples", "seed", "out"))
+        # --clip, --invert and --max-pixels are about input images: without inputs they would do nothing
+        options.refuse_unused(cls.kind, ("samples", "seed", "out", *(IMAGE_INPUT_OPTIONS if inputs else ())))
         result = Prediction()
         if inputs:
             result = reconstruct_inputs(model, meta, inputs, options, kind=cls.kind)

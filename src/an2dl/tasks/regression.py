@@ -20,7 +20,7 @@ from torch import nn
 from ..data.batch import Batch
 from ..engine.optim import OptimizerSpec
 from ..engine.prediction import Prediction, PredictOptions
-from ..engine.task import StepContext, Task
+from ..engine.task import StepContext, Task, call_model
 from ..errors import ConfigError
 from ..losses.basic import bce_with_logits, get_loss, mse
 
@@ -80,7 +80,7 @@ class RegressionTask(Task):
         raise ValueError(f"targets must have the predictions' shape {list(y.shape)}; got {list(t.shape)}")
 
     def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
-        y = self.model(batch.inputs)
+        y = call_model(self.model, batch.inputs, owner=type(self).__name__)
         t = batch.targets
         t = self._align(y, t)
         loss = self.loss_fn(y, t)
@@ -139,7 +139,7 @@ class BinaryClassificationTask(Task):
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """The model's score ``z`` per sample, ``[B]``."""
-        z = self.model(x)
+        z = call_model(self.model, x, owner=type(self).__name__)
         if z.dim() == 2 and z.shape[1] == 1:
             z = z.squeeze(1)
         if z.dim() != 1:

@@ -36,7 +36,7 @@ from ..data.text import PAD, check_token_ids
 from ..engine.metrics import build_metric, metric
 from ..engine.optim import OptimizerSpec
 from ..engine.prediction import Prediction, PredictOptions
-from ..engine.task import StepContext, Task
+from ..engine.task import StepContext, Task, call_model
 from ..errors import ConfigError
 from ..nn.device import module_device
 from ..nn.masks import lengths_to_mask
@@ -96,7 +96,7 @@ class SequenceRegressionTask(RegressionTask):
 
     def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         args, y = _model_args(batch), batch.targets
-        pred = self.model(*args)
+        pred = call_model(self.model, *args, owner=type(self).__name__)
         if pred.shape != y.shape:
             raise ValueError(f"the model's predictions {list(pred.shape)} must have the target's shape {list(y.shape)}")
         if len(args) == 2 and pred.dim() >= 3:  # per-step targets: leave the padding out
@@ -148,7 +148,7 @@ class SequenceClassificationTask(ClassificationTask):
         return _tuple_fields(n)
 
     def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
-        return self._score(self.model(*_model_args(batch)), batch.targets, ctx)
+        return self._score(call_model(self.model, *_model_args(batch), owner=type(self).__name__), batch.targets, ctx)
 
     def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         return self.model(*_model_args(batch)).softmax(dim=-1)

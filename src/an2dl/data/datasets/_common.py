@@ -51,7 +51,8 @@ def image_splits(
     Mean and std are computed per channel on the training part only.
     """
     fractions = [val_fraction] + ([test_fraction] if x_test is None else [])
-    parts = holdout_split(y_trainval, fractions, seed=seed)
+    names = ["val_fraction"] + (["test_fraction"] if x_test is None else [])
+    parts = holdout_split(y_trainval, fractions, seed=seed, names=names)
     train_idx, val_idx = torch.as_tensor(parts[0]), torch.as_tensor(parts[1])
     if x_test is None:
         test_idx = torch.as_tensor(parts[2])
