@@ -6,7 +6,10 @@ preprocessing the model expects and the class names, so that::
     model = an2dl.load("runs/lenet5-digits/20260101-120000")
 
 rebuilds the exact architecture through the registry and loads the weights
-strictly.  With the ``onnx`` extra, :func:`export_onnx` writes an ONNX graph.
+strictly; ``model.preprocess`` is the evaluation pipeline recorded in
+``preprocessing.pipeline`` (:class:`~an2dl.data.preprocess.Preprocess`).  With
+the ``onnx`` extra, :func:`export_onnx` writes an ONNX graph that records the
+preprocessing in its metadata (:func:`onnx_preprocess`).
 
 ``task`` is the kind of the task that trained the model (``classification``,
 ``regression``, ``autoencoder``, ``gan``, ... — :data:`an2dl.tasks.TASK_KINDS`),
@@ -31,10 +34,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .data.preprocess import Preprocess
 from .engine.checkpoint import atomic_write_text
 from .errors import CheckpointError, ConfigError
 
-__all__ = ["export", "load", "load_metadata", "export_onnx", "onnx_data_file", "ONNX_EMBED_LIMIT"]
+__all__ = ["export", "load", "load_metadata", "export_onnx", "onnx_data_file", "onnx_preprocess", "ONNX_EMBED_LIMIT",
+           "ONNX_PREPROCESSING_KEY"]
 
 FORMAT = "an2dl-model"
 #: version of model.json written by :func:`export` (2: ``task`` is always a task kind)
@@ -56,7 +61,9 @@ def export(
             arguments are recorded).
         class_names: names of the output classes.
         preprocessing: what inputs must look like, e.g. ``{"input_shape": [1, 32, 32],
-            "value_range": [0, 1], "mean": null, "std": null}``.
+            "value_range": [0, 1], "mean": [0.1], "pipeline": [...], "raw_input": {...}}``;
+            ``pipeline`` and ``raw_input`` (a :meth:`~an2dl.data.preprocess.Preprocess.to_dict`)
+            are the evaluation steps that turn a raw image into the model's input.
         task: the task kind (a key of :data:`an2dl.tasks.TASK_KINDS`, e.g.
             ``"classification"``, ``"regression"``, ``"autoencoder"``, ``"gan"``).
 
@@ -124,7 +131,16 @@ def load(path: str | os.PathLike) -> nn.Module:
             holding ``model/``.
 
     Returns:
-        The model in eval mode, with ``model.an2dl_meta`` holding ``model.json``.
+        The model in eval mode, with ``model.an2dl_meta`` holding ``model.json`` and
+        ``model.preprocess`` the :class:`~an2dl.data.preprocess.Preprocess` that prepares
+        its image inputs: the pipeline ``model.json`` records (``preprocessing.pipeline``),
+        or, for an image model exported before pipelines were recorded, the stand-in that
+        converts channels and resizes bilinearly to ``input_shape`` (``recorded`` is
+        ``False``); ``None`` for models of other inputs.
+
+    Raises:
+        CheckpointError: no exported model at ``path``, or a ``model.json`` whose
+            ``preprocessing.pipeline`` is malformed.
     """
     from .models import get_model, load_weights
     from .models.transfer import transfer, unfreeze
@@ -135,10 +151,18 @@ def load(path: str | os.PathLike) -> nn.Module:
     if "transfer" in meta:  # a zoo model whose top was replaced: re-attach the same head before loading
         transfer(model, **meta["transfer"])
         unfreeze(model)
+    try:
+        preprocess = Preprocess.for_metadata(meta)
+    except ConfigError as e:
+        raise CheckpointError(f"{d / 'model.json'}: {e}") from None
     load_weights(model, d / "model.safetensors")
     model.an2dl_meta = meta
+    model.preprocess = preprocess
     return model.eval()
 
+
+#: the ``metadata_props`` key under which :func:`export_onnx` records ``model.json``'s preprocessing (JSON)
+ONNX_PREPROCESSING_KEY = "an2dl.preprocessing"
 
 #: models whose weights take more bytes than this keep them in ``<file>.data`` beside the ONNX graph:
 #: a single ONNX file (a protobuf) cannot exceed 2 GiB
@@ -170,8 +194,14 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor, *, opset: int = 18) -> Path:
+def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor, *, opset: int = 18,
+                preprocessing: dict[str, Any] | None = None) -> Path:
     """Export ``model`` to ONNX with a dynamic batch dimension, as one self-contained file.
+
+    The graph is the network alone; ``preprocessing`` (``model.json``'s, with
+    its evaluation ``pipeline``) is recorded as JSON in the file's
+    ``metadata_props`` under :data:`ONNX_PREPROCESSING_KEY`, and
+    :func:`onnx_preprocess` rebuilds the pipeline to apply before the graph.
 
     The weights are embedded in the ``.onnx`` file whenever they fit (below
     :data:`ONNX_EMBED_LIMIT` bytes, ONNX's 2 GiB protobuf limit less a
@@ -214,4 +244,50 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.
             verbose=False,
             **options,
         )
+    if preprocessing:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        entry = next((p for p in proto.metadata_props if p.key == ONNX_PREPROCESSING_KEY), None)
+        if entry is None:
+            entry = proto.metadata_props.add()
+            entry.key = ONNX_PREPROCESSING_KEY
+        entry.value = json.dumps(preprocessing)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
     return path
+
+
+def onnx_preprocess(path: str | os.PathLike) -> Preprocess | None:
+    """The evaluation pipeline recorded in an ONNX file by :func:`export_onnx`, to apply before the graph.
+
+    Example::
+
+        pre = onnx_preprocess("model.onnx")             # e.g. pad 28x28 digits to 32x32
+        x = pre(images)                                  # [B, 1, 28, 28] in [0, 1] -> [B, 1, 32, 32]
+        logits = onnxruntime.InferenceSession("model.onnx").run(None, {"input": x.numpy()})[0]
+
+    Returns:
+        The recorded pipeline; the stand-in of :meth:`Preprocess.for_metadata` (a bilinear
+        resize to ``input_shape``, ``recorded`` ``False``) when only an image input shape is
+        recorded; ``None`` when the file records no preprocessing or a non-image input.
+
+    Raises:
+        CheckpointError: ``path`` is not a readable ONNX file, or its recorded preprocessing is malformed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError("reading ONNX files needs the onnx extra: pip install 'an2dl[onnx]'") from None
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # onnx raises protobuf DecodeError, OSError, ...
+        raise CheckpointError(f"{path} is not a readable ONNX file: {e}") from None
+    text = next((p.value for p in proto.metadata_props if p.key == ONNX_PREPROCESSING_KEY), None)
+    if text is None:
+        return None
+    try:
+        return Preprocess.for_metadata({"preprocessing": json.loads(text)})
+    except (ValueError, ConfigError) as e:
+        raise CheckpointError(f"{path}: metadata {ONNX_PREPROCESSING_KEY!r} is not a valid preprocessing: {e}") from None

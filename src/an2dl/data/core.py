@@ -119,6 +119,10 @@ class DatasetInfo:
         mean, std: per-channel statistics of the training inputs (after scaling to [0, 1]).
         extra: provenance and sizes (source, licence, ...), for reports only; what a
             model or task needs is a typed field of the kind's subclass.
+        preprocess: how the dataset's raw images became its inputs, as
+            :meth:`an2dl.data.preprocess.Preprocess.to_dict` (``{"pipeline": [...],
+            "raw_input": {...}}``; empty for data that is not images); exported
+            models record it so that ``an2dl predict`` prepares files the same way.
 
     The subclasses: :class:`ClassificationInfo` (class names),
     :class:`SegmentationInfo` (class names + ignore index),
@@ -133,6 +137,7 @@ class DatasetInfo:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    preprocess: dict[str, Any] = field(default_factory=dict)
 
     #: the kind of data, recorded with runs and exported models
     kind: ClassVar[str] = "generic"

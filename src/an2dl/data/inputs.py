@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, DataNotFoundError
 from .images import DEFAULT_MAX_PIXELS, read_image
-from .transforms.photometric import rgb_to_grayscale
+from .preprocess import Preprocess, convert_channels
 
 __all__ = [
     "fit_image",
@@ -209,12 +209,17 @@ def image_layout(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch
 
 
 def fit_image(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch.Tensor:
-    """Bring one image to a model's input shape: channels and size.
+    """Bring one image to a model's input shape: channels and size (models without a recorded pipeline).
+
+    A model whose ``model.json`` records its evaluation pipeline
+    (``preprocessing.pipeline``) has its inputs prepared by that
+    :class:`~an2dl.data.preprocess.Preprocess` instead; this is the behaviour
+    kept for models exported before pipelines were recorded.
 
     An alpha channel is dropped (4 → 3 channels, before any other
     conversion); grey images are repeated to three channels and colour
     images averaged with the luma weights to one
-    (:func:`~an2dl.data.transforms.photometric.rgb_to_grayscale`); a different
+    (:func:`~an2dl.data.preprocess.convert_channels`); a different
     size is resized bilinearly.  Values are not changed otherwise: channel
     averaging and bilinear resizing stay within the input's range, which
     :func:`read_image_input` checked.
@@ -235,15 +240,7 @@ def fit_image(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch.Te
         x = x.unsqueeze(0)
     if x.dim() != 3:
         raise DataError(f"{source}: expected an image of shape [H, W] or [C, H, W]; got {list(x.shape)}")
-    if x.shape[0] == 4 and c in (1, 3):  # RGBA: the alpha channel is dropped, as Pillow's convert("RGB") does
-        x = x[:3]
-    if x.shape[0] != c:
-        if x.shape[0] == 3 and c == 1:
-            x = rgb_to_grayscale(x)
-        elif x.shape[0] == 1 and c == 3:
-            x = x.expand(3, -1, -1)
-        else:
-            raise DataError(f"{source}: the model reads {c} channel(s); got an image with {x.shape[0]}")
+    x = convert_channels(x, c, source=source)
     if tuple(x.shape[1:]) != (h, w):
         x = F.interpolate(x.unsqueeze(0).float(), size=(h, w), mode="bilinear", align_corners=False).squeeze(0)
     return x.float()
@@ -258,7 +255,8 @@ def _existing(path: str | os.PathLike, what: str) -> Path:
 
 def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
                      value_range: Sequence[float] = (0.0, 1.0), clip: bool = False,
-                     max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                     preprocess: Preprocess | None = None, invert: bool = False) -> torch.Tensor:
     """Read one image file (PNG/JPEG, or a ``.npy`` image) as the model's input.
 
     PNG/JPEG files are read with :func:`~an2dl.data.images.read_image` (8-bit
@@ -267,7 +265,9 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
     ``[C, H, W]`` or ``[H, W, C]`` (see :func:`image_layout`); integer arrays
     are 0–255 values (scaled by 1/255), float arrays are taken as they are.
     Array values must be finite and lie in ``value_range``, or are clipped
-    into it with ``clip``.
+    into it with ``clip``.  The image is then brought to the model's input by
+    ``preprocess`` (the model's recorded pipeline) when given, else by
+    :func:`fit_image`.
 
     Args:
         path: the file.
@@ -275,15 +275,20 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
         value_range: the model's input range (``preprocessing.value_range``, [0, 1] for images).
         clip: clip array values outside ``value_range`` instead of refusing them.
         max_pixels: the largest ``width * height`` of an image file decoded (``None``: no limit).
+        preprocess: the model's evaluation pipeline (``model.preprocess``); ``None``: :func:`fit_image`.
+        invert: take the negative of the image (:func:`invert_image`) before it is fitted, so that
+            the pipeline's padding keeps the training images' background.
 
     Returns:
-        ``[C, H, W]`` float32 (see :func:`fit_image`).
+        ``[C, H, W]`` float32 of ``shape``.
 
     Raises:
         DataNotFoundError: no such file.
         DataError: unreadable file, an image above ``max_pixels``, a batch of
-            images, an ambiguous layout, unconvertible channels, NaN/Inf, or
-            values outside ``value_range`` without ``clip``.
+            images, an ambiguous layout, unconvertible channels, NaN/Inf,
+            values outside ``value_range`` without ``clip``, an image the
+            pipeline cannot bring to the model's input, or a pipeline whose
+            result is not ``shape``.
     """
     if len(shape) != 3:
         raise ConfigError(f"read_image_input shape must be an image shape [C, H, W]; got {list(shape)}")
@@ -300,10 +305,24 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
         check_finite(x, source)
         note = " (integer arrays are 0-255 pixel values, scaled by 1/255)" if integer else ""
         x = check_value_range(x, value_range, source, clip=clip, note=note)
-        x = image_layout(x, shape, source=source)
+        x = image_layout(x, _raw_shape(shape, preprocess), source=source)
     else:
         x = read_image(path, channels=int(shape[0]), max_pixels=max_pixels)
-    return fit_image(x, shape, source=source)
+    if invert:
+        x = invert_image(x, value_range)
+    if preprocess is None:
+        return fit_image(x, shape, source=source)
+    x = preprocess(x, source=source)
+    if list(x.shape) != [int(v) for v in shape]:
+        raise DataError(f"{source}: the model's preprocessing pipeline made an input of shape {list(x.shape)}; "
+                        f"the model reads {[int(v) for v in shape]}")
+    return x
+
+
+def _raw_shape(shape: Sequence[int], preprocess: Preprocess | None) -> list[int]:
+    """The ``[C, H, W]`` an array is expected in: the pipeline's raw input when recorded, else the model's input."""
+    raw = preprocess.raw_input if preprocess is not None else None
+    return [raw["channels"], *raw["size"]] if raw else [int(v) for v in shape]
 
 
 def _load_numbers(path: Path) -> np.ndarray:

@@ -45,7 +45,15 @@ from ._generative import (
     update_results,
 )
 from ._variants import export_variant, note_unused_trainer_settings
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .base import (
+    Recipe,
+    RunResult,
+    finish_report,
+    input_preprocessing,
+    register_recipe,
+    write_results,
+    write_run_config,
+)
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
 __all__ = [
@@ -146,9 +154,7 @@ class AutoencoderMNIST(TimedRecipe):
         return cfg.ae.task(cfg.model.build(), cfg.optim), data
 
     def export_info(self, cfg, data) -> dict[str, Any]:
-        return {"class_names": [],
-                "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
-                                  "mean": [float(m) for m in data.info.mean]}}
+        return {"class_names": [], "preprocessing": input_preprocessing(data.info)}
 
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import reconstruction_error, save_image_grid
@@ -204,8 +210,7 @@ _PLAIN_WHY = "its models train one after the other in this process, without vali
 
 def _image_preprocessing(data) -> dict[str, Any]:
     """``model.json``'s preprocessing of a model of MNIST images (as :meth:`AutoencoderMNIST.export_info`)."""
-    return {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
-            "mean": [float(m) for m in data.info.mean]}
+    return input_preprocessing(data.info)
 
 
 def _check_dims(name: str, dims: list[int]) -> list[int]:

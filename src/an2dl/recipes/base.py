@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._utils.rng import seed_everything
-from ..data.core import DataSplits
+from ..data.core import DatasetInfo, DataSplits
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import atomic_write_text
 from ..engine.rundir import RunDirLock, is_secondary_process, move_aside, run_dir_entries
@@ -50,9 +50,28 @@ __all__ = [
     "new_run_dir",
     "write_results",
     "write_run_config",
+    "input_preprocessing",
 ]
 
 RECIPES: Registry[type[Recipe]] = Registry("recipe", "an2dl.recipes")
+
+
+def input_preprocessing(info: DatasetInfo) -> dict[str, Any]:
+    """``model.json``'s ``preprocessing`` for a model of ``info``'s inputs.
+
+    ``input_shape`` and ``value_range`` ([0, 1]); ``mean``, the per-channel
+    mean of the training inputs, when the data know it (a statistic that
+    ``an2dl predict`` compares with each image to flag inverted ones, not a
+    normalisation); and, for image data, the evaluation pipeline that made the
+    dataset's inputs from its raw images (``pipeline`` and ``raw_input``,
+    :attr:`~an2dl.data.core.DatasetInfo.preprocess`), which ``an2dl predict``
+    applies to a user's files.
+    """
+    preprocessing: dict[str, Any] = {"input_shape": list(info.input_shape), "value_range": [0.0, 1.0]}
+    if info.mean:
+        preprocessing["mean"] = [float(m) for m in info.mean]
+    preprocessing.update(info.preprocess)
+    return preprocessing
 
 
 @dataclass
@@ -118,19 +137,15 @@ class Recipe:
     def export_info(self, cfg: Any, data: DataSplits) -> dict[str, Any]:
         """Class names and preprocessing stored with the exported model.
 
-        The preprocessing holds ``input_shape``, ``value_range`` and, when the
-        data know it, ``mean``: the per-channel mean of the training inputs in
-        [0, 1], a statistic (not a normalisation the model expects) that
-        ``an2dl predict`` compares with each image to flag inverted ones.
+        The preprocessing is :func:`input_preprocessing` of the data: ``input_shape``,
+        ``value_range``, ``mean`` when the data know it, and the image pipeline
+        (``pipeline``, ``raw_input``) of image data.
 
         Returns:
             ``{"class_names": [...], "preprocessing": {...}}``: the keyword arguments of the
             task's :meth:`~an2dl.engine.task.Task.export_metadata`, which adds the task kind.
         """
-        preprocessing: dict[str, Any] = {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0]}
-        if data.info.mean:
-            preprocessing["mean"] = [float(m) for m in data.info.mean]
-        return {"class_names": list(data.info.class_names), "preprocessing": preprocessing}
+        return {"class_names": list(data.info.class_names), "preprocessing": input_preprocessing(data.info)}
 
     # ---- the standard flow
     def make_trainer(self, cfg: Any, run_dir: Path, *, progress: bool | None = None) -> Trainer:

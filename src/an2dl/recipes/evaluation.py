@@ -246,6 +246,9 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str
                model: str | None = None) -> Path:
     """Export a run's model as safetensors + JSON (a directory) or ONNX (a file).
 
+    An ONNX file carries ``model.json``'s preprocessing, with its evaluation
+    pipeline, in its ``metadata_props`` (:func:`an2dl.export.onnx_preprocess` reads it back).
+
     Args:
         run_dir: a run directory (or an exported model's folder).
         fmt: ``safetensors`` or ``onnx``.
@@ -275,5 +278,6 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str
         shape = meta.get("preprocessing", {}).get("input_shape")
         if not shape:
             raise ConfigError("ONNX export needs the model's input shape in model.json")
-        return export_onnx(net, Path(out) if out else home / "model.onnx", torch.rand(2, *shape))
+        return export_onnx(net, Path(out) if out else home / "model.onnx", torch.rand(2, *shape),
+                           preprocessing=meta.get("preprocessing"))
     raise ConfigError(f"--format must be safetensors or onnx; got {fmt!r}")

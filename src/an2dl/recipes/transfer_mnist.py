@@ -44,7 +44,15 @@ from ..models import get_model
 from ..models.transfer import trainable_parameters, transfer
 from ..tasks import ClassificationTask
 from ._variants import note_unused_trainer_settings
-from .base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
+from .base import (
+    Recipe,
+    RunResult,
+    finish_report,
+    input_preprocessing,
+    register_recipe,
+    write_results,
+    write_run_config,
+)
 from .config import TrainerConfig, standard_callbacks
 
 __all__ = ["TransferMNIST", "TransferMNISTConfig", "split_digits", "few_shot"]
@@ -192,7 +200,7 @@ class TransferMNIST(Recipe):
         model = get_model(m.name, num_classes=len(d.source_digits), in_channels=1, **m.kwargs)
         transfer(model, len(d.target_digits), head=m.head, hidden=m.hidden, dropout=m.dropout)
         info = ClassificationInfo("mnist", class_names=[str(c) for c in d.target_digits],
-                                  input_shape=tuple(mnist.info.input_shape))
+                                  input_shape=tuple(mnist.info.input_shape), preprocess=mnist.info.preprocess)
         return ClassificationTask(model, num_classes=len(d.target_digits)), DataSplits(train, None, test, info)
 
     def run(self, cfg: TransferMNISTConfig, run_dir: Path, *, resume: bool = False,
@@ -251,8 +259,7 @@ class TransferMNIST(Recipe):
         # the fine-tuned network is the run's model: `an2dl predict` and `an2dl export` use it
         export(model, run_dir / "model", **task.export_metadata(
             class_names=[str(c) for c in d.target_digits],
-            preprocessing={"input_shape": list(mnist.info.input_shape), "value_range": [0.0, 1.0],
-                           "mean": [float(m) for m in mnist.info.mean]}))
+            preprocessing=input_preprocessing(mnist.info)))
 
         # 4. the baseline: same network, same few-shot images, from scratch
         seed_everything(cfg.trainer.seed + 1)

@@ -29,7 +29,7 @@ from ._generative import (
     reconstruction_rows,
     update_results,
 )
-from .base import RunResult, register_recipe
+from .base import RunResult, input_preprocessing, register_recipe
 from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
 
 __all__ = ["VAEModel", "VAEObjective", "VAEMNIST"]
@@ -102,8 +102,7 @@ class VAEMNIST(TimedRecipe):
 
     def export_info(self, cfg, data) -> dict[str, Any]:
         return {"class_names": [],
-                "preprocessing": {"input_shape": list(data.info.input_shape), "value_range": [0.0, 1.0],
-                                  "mean": [float(m) for m in data.info.mean], "latent_dim": cfg.model.latent_dim}}
+                "preprocessing": {**input_preprocessing(data.info), "latent_dim": cfg.model.latent_dim}}
 
     def figures(self, result: RunResult) -> None:
         from ..evaluation.generative import (

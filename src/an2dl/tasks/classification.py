@@ -144,9 +144,11 @@ class ClassificationTask(Task):
                        options: PredictOptions) -> Prediction:
         """Top-k class probabilities of images (PNG/JPEG, ``.npy``) or, for vector models, ``.npy`` arrays / numbers.
 
-        Images are converted to the model's channels, resized to its
-        ``preprocessing.input_shape`` and scaled to [0, 1] like the training
-        data; ``--top K`` shows the K most likely classes (default 1).
+        Images are scaled to [0, 1] and prepared by the model's recorded
+        evaluation pipeline (``model.preprocess``: e.g. MNIST digits padded to
+        32×32), or, for a model exported without one, converted to its
+        channels and resized to its ``preprocessing.input_shape``; ``--top K``
+        shows the K most likely classes (default 1).
 
         Returns:
             One line per input, ``"<input>: <class> (<probability>), ..."``; ``values``

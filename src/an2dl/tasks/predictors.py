@@ -10,7 +10,10 @@ by :func:`an2dl.load`, with ``meta`` its ``model.json``:
 * :func:`draw_samples` — a seeded PNG grid of images from a generator or a VAE's prior;
 * :func:`continue_text` — a character language model's continuation of prompts.
 
-Inputs are read with :mod:`an2dl.data.inputs`: numbers must be finite,
+Inputs are read with :mod:`an2dl.data.inputs`; image files are prepared by
+the model's recorded evaluation pipeline (``model.preprocess``, see
+:mod:`an2dl.data.preprocess`), or fitted by resizing for models exported
+without one.  Numbers must be finite,
 arrays and numbers must lie in the model's ``preprocessing.value_range``
 (images: [0, 1] when not declared) unless ``--clip`` clips them, image files
 above ``--max-pixels`` are refused before decoding, and an image whose
@@ -33,13 +36,13 @@ from torch import nn
 from ..data.images import DEFAULT_MAX_PIXELS, save_image, tile_images
 from ..data.inputs import (
     derived_path,
-    invert_image,
     polarity_warning,
     read_image_input,
     read_sequence_input,
     read_text_input,
     read_vector_input,
 )
+from ..data.preprocess import Preprocess
 from ..engine.checkpoint import atomic_write_text
 from ..engine.prediction import IMAGE_INPUT_OPTIONS, Prediction, PredictOptions
 from ..errors import ConfigError, DataError
@@ -110,17 +113,34 @@ def input_options(meta: dict[str, Any]) -> tuple[str, ...]:
     return ("clip",) if (meta.get("preprocessing") or {}).get("value_range") is not None else ()
 
 
-def _image_batch(meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
+def _pipeline(model: nn.Module, meta: dict[str, Any], options: PredictOptions) -> Preprocess | None:
+    """The model's recorded evaluation pipeline (``model.preprocess``, else rebuilt from ``meta``); ``None`` when
+    its ``model.json`` records none (inputs are then fitted by :func:`~an2dl.data.inputs.fit_image`)."""
+    pre = getattr(model, "preprocess", None)
+    if not isinstance(pre, Preprocess):
+        try:
+            pre = Preprocess.for_metadata(meta)
+        except ConfigError as e:
+            raise ConfigError(f"the model.json of {options.source}: {e}") from None
+    return pre if pre is not None and pre.recorded else None
+
+
+def _image_batch(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
                  shape: list[int]) -> tuple[torch.Tensor, list[str]]:
-    """The images ``[N, C, H, W]`` as the model reads them (inverted with ``--invert``) and the polarity warnings."""
+    """The images ``[N, C, H, W]`` as the model reads them (inverted with ``--invert``) and the polarity warnings.
+
+    Each file goes through the model's recorded evaluation pipeline (the
+    steps that made the test images it was measured on), or, for a model
+    exported without one, :func:`~an2dl.data.inputs.fit_image`.
+    """
     value_range = _value_range(meta, options, image=True)
     max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
     train_mean = (meta.get("preprocessing") or {}).get("mean")
+    pre = _pipeline(model, meta, options)
     images, warnings = [], []
     for path in inputs:
-        x = read_image_input(path, shape, value_range=value_range, clip=options.clip, max_pixels=max_pixels)
-        if options.invert:
-            x = invert_image(x, value_range)
+        x = read_image_input(path, shape, value_range=value_range, clip=options.clip, max_pixels=max_pixels,
+                             preprocess=pre, invert=options.invert)
         if train_mean:
             hint = polarity_warning(x, train_mean, str(path), value_range=value_range, inverted=options.invert)
             if hint:
@@ -129,12 +149,12 @@ def _image_batch(meta: dict[str, Any], inputs: Sequence[str], options: PredictOp
     return torch.stack(images), warnings
 
 
-def _feature_batch(meta: dict[str, Any], inputs: Sequence[str],
+def _feature_batch(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
                    options: PredictOptions) -> tuple[list[str], torch.Tensor, list[str]]:
     """Names, the batch ``[N, *input_shape]`` (images for a ``[C, H, W]`` input, else vectors) and warnings."""
     shape = _input_shape(meta, options)
     if len(shape) == 3:
-        x, warnings = _image_batch(meta, inputs, options, shape)
+        x, warnings = _image_batch(model, meta, inputs, options, shape)
         return list(inputs), x, warnings
     value_range = _value_range(meta, options, image=False)
     names: list[str] = []
@@ -207,7 +227,7 @@ def classify_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str
     """
     options.refuse_unused(kind, ("top", *input_options(meta)))
     _require_inputs(inputs, kind, options, "image files (PNG/JPEG) or .npy arrays")
-    names, x, warnings = _feature_batch(meta, inputs, options)
+    names, x, warnings = _feature_batch(model, meta, inputs, options)
     out = _ranked(names, _call(model, x).softmax(dim=-1), meta, options)
     out.warnings += warnings
     return out
@@ -254,7 +274,7 @@ def score_binary_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence
     """
     options.refuse_unused(kind, input_options(meta))
     _require_inputs(inputs, kind, options, ".npy arrays or numbers such as 0,1")
-    names, x, warnings = _feature_batch(meta, inputs, options)
+    names, x, warnings = _feature_batch(model, meta, inputs, options)
     z = _call(model, x)
     if z.dim() == 2 and z.shape[1] == 1:
         z = z.squeeze(1)
@@ -287,7 +307,7 @@ def regress_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str]
     """
     options.refuse_unused(kind, input_options(meta))
     _require_inputs(inputs, kind, options, ".npy arrays or numbers such as 0.5")
-    names, x, warnings = _feature_batch(meta, inputs, options)
+    names, x, warnings = _feature_batch(model, meta, inputs, options)
     y = _call(model, x).reshape(len(x), -1)
     out = Prediction(warnings=warnings)
     for name, row in zip(names, y):
@@ -328,7 +348,7 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
                        *, kind: str = "autoencoder") -> Prediction:
     """Write ``D(E(s))`` of each image as ``<name>.recon.png`` beside it (or in ``options.out``).
 
-    The input is first brought to the model's input shape (channels, size),
+    The input is first brought to the model's input shape by its pipeline (channels, size),
     so the reconstruction has the model's size (that of the input when they agree).
 
     Args:
@@ -347,7 +367,7 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
     """
     _require_inputs(inputs, kind, options, "image files (PNG/JPEG) or .npy images to reconstruct")
     shape = _input_shape(meta, options, image=True)
-    x, warnings = _image_batch(meta, inputs, options, shape)
+    x, warnings = _image_batch(model, meta, inputs, options, shape)
     x_hat = _call(model, x).float().clamp(0, 1)
     if x_hat.shape != x.shape:
         raise ConfigError(f"an autoencoder returns images of its input's shape {list(x.shape)}; the model of "

@@ -4,32 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...errors import ConfigError
 from ..core import ArrayDataset, ClassificationInfo, DataSplits
+from ..preprocess import Preprocess
 from ..splits import holdout_split
 
-__all__ = ["image_splits", "resize_images", "pad_images"]
+__all__ = ["image_splits", "image_pipeline"]
 
 
-def resize_images(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Bilinear resize of ``[N, C, H, W]`` images to ``size × size`` (``None``: unchanged)."""
-    if size is None or x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    if not isinstance(size, int) or size <= 0:
-        raise ConfigError(f"size must be a positive integer; got {size!r}")
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
+def image_pipeline(raw_shape: tuple[int, int, int], *, size: int | None = None,
+                   pad_to: int | None = None) -> Preprocess:
+    """The evaluation pipeline of a dataset whose raw images are ``raw_shape = (C, H, W)``.
 
+    Channels are converted to ``C``; ``size`` resizes bilinearly to
+    ``size × size`` (``align_corners=False``, clamped to [0, 1]), then
+    ``pad_to`` zero-pads, centred, to ``pad_to × pad_to`` (LeCun's 28 → 32);
+    a step that would not change the size is left out.
 
-def pad_images(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Zero-pad ``[N, C, H, W]`` images symmetrically to ``size × size`` (LeCun's 28 → 32)."""
-    if size is None or x.shape[-1] == size:
-        return x
-    dh, dw = size - x.shape[-2], size - x.shape[-1]
-    if dh < 0 or dw < 0:
-        raise ConfigError(f"pad_to={size} is smaller than the images ({x.shape[-2]}×{x.shape[-1]})")
-    return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+    Raises:
+        ConfigError: ``size`` not a positive integer, or ``pad_to`` smaller than the images.
+    """
+    c, h, w = (int(v) for v in raw_shape)
+    steps: list[dict] = [{"op": "to_channels", "channels": c}]
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"size must be a positive integer; got {size!r}")
+        if (h, w) != (size, size):
+            steps.append({"op": "resize", "size": [size, size], "mode": "bilinear"})
+            h = w = size
+    if pad_to is not None and w != pad_to:
+        if isinstance(pad_to, bool) or not isinstance(pad_to, int) or pad_to < h or pad_to < w:
+            raise ConfigError(f"pad_to={pad_to} is smaller than the images ({h}×{w})")
+        steps.append({"op": "pad", "size": [pad_to, pad_to], "fill": 0.0})
+    return Preprocess(steps, raw_input={"channels": c, "size": [int(raw_shape[1]), int(raw_shape[2])]})
 
 
 def image_splits(
@@ -44,11 +52,14 @@ def image_splits(
     seed: int,
     class_names: list[str],
     extra: dict | None = None,
+    preprocess: Preprocess | None = None,
 ) -> DataSplits:
     """Stratified hold-out splits of images in [0, 1] plus their :class:`DatasetInfo`.
 
     When ``x_test`` is ``None`` the test part is held out too (``test_fraction``).
     Mean and std are computed per channel on the training part only.
+    ``preprocess`` is the pipeline that made the images from the raw ones,
+    recorded in the info (:attr:`DatasetInfo.preprocess`).
     """
     fractions = [val_fraction] + ([test_fraction] if x_test is None else [])
     names = ["val_fraction"] + (["test_fraction"] if x_test is None else [])
@@ -67,6 +78,7 @@ def image_splits(
         mean=tuple(round(float(m), 6) for m in mean),
         std=tuple(round(float(s), 6) for s in std),
         extra=extra or {},
+        preprocess=preprocess.to_dict() if preprocess is not None else {},
     )
     val = ArrayDataset(x_trainval[val_idx], y_trainval[val_idx]) if len(val_idx) else None
     return DataSplits(

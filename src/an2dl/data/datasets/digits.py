@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_dataset
-from ._common import as_images, image_splits, resize_images
+from ._common import as_images, image_pipeline, image_splits
 
 __all__ = ["digits"]
 
@@ -21,7 +21,9 @@ def digits(*, val_fraction: float = 0.1, test_fraction: float = 0.2, size: int |
     Args:
         val_fraction, test_fraction: sizes of the validation and test parts.
         size: resize the images to ``size × size`` with bilinear interpolation
-            (e.g. 32 for LeNet-5); ``None`` keeps 8×8.
+            (e.g. 32 for LeNet-5); ``None`` keeps 8×8.  The resize is a step of
+            the dataset's :class:`~an2dl.data.preprocess.Preprocess`
+            (``info.preprocess``), which exported models record.
         seed: seed of the split.
 
     Returns:
@@ -30,7 +32,9 @@ def digits(*, val_fraction: float = 0.1, test_fraction: float = 0.2, size: int |
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = resize_images(as_images(bunch.images, 16.0), size)
+    raw = as_images(bunch.images, 16.0)
+    pipeline = image_pipeline(tuple(raw.shape[1:]), size=size)
+    x = pipeline(raw)
     y = torch.as_tensor(bunch.target, dtype=torch.long)
     return image_splits(
         "digits",
@@ -43,4 +47,5 @@ def digits(*, val_fraction: float = 0.1, test_fraction: float = 0.2, size: int |
         seed=seed,
         class_names=[str(i) for i in range(10)],
         extra={"source": "sklearn.datasets.load_digits (UCI ML optical recognition of handwritten digits)"},
+        preprocess=pipeline,
     )

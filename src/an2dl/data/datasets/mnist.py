@@ -12,7 +12,7 @@ import torch
 from ...errors import DataError
 from ..download import RemoteFile, locate, read_verified
 from ..registry import register_dataset
-from ._common import as_images, image_splits, pad_images, resize_images
+from ._common import as_images, image_pipeline, image_splits
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "MNIST_FILES", "FASHION_MNIST_FILES"]
 
@@ -113,10 +113,10 @@ def _build(name, files, classes, *, root, val_fraction, size, pad_to, limit_trai
     x_te, y_te = as_images(arrays["test_images"], 255.0), torch.from_numpy(arrays["test_labels"].astype(np.int64))
     if limit_train is not None:
         x_tr, y_tr = x_tr[:limit_train], y_tr[:limit_train]
-    x_tr, x_te = pad_images(resize_images(x_tr, size), pad_to), pad_images(resize_images(x_te, size), pad_to)
+    pipeline = image_pipeline(tuple(x_te.shape[1:]), size=size, pad_to=pad_to)
     return image_splits(
-        name, x_tr, y_tr, x_te, y_te, val_fraction=val_fraction, seed=seed, class_names=classes,
-        extra={"files": {k: f.name for k, f in files.items()}},
+        name, pipeline(x_tr), y_tr, pipeline(x_te), y_te, val_fraction=val_fraction, seed=seed, class_names=classes,
+        extra={"files": {k: f.name for k, f in files.items()}}, preprocess=pipeline,
     )
 
 
@@ -143,7 +143,9 @@ def mnist(
             (stratified; default 5,000 of 60,000).
         size: bilinear resize to ``size × size``; ``pad_to``: zero-pad to
             ``pad_to × pad_to`` instead (LeNet-5 reads 32×32: digits centred
-            in a larger field, as in the paper).
+            in a larger field, as in the paper).  Both are steps of the
+            dataset's :class:`~an2dl.data.preprocess.Preprocess`
+            (``info.preprocess``), which exported models record.
         limit_train: keep only the first n training images (quick runs).
         seed: seed of the validation split.
         download: allow downloading missing files.
