@@ -419,6 +419,14 @@ def draw_samples(model: nn.Module, meta: dict[str, Any], options: PredictOptions
 
 
 # ------------------------------------------------------------------------------------------------ text
+def _unknown_tokens(vocab: Any, text: str) -> list[str]:
+    """The distinct tokens of ``text`` (in order of appearance) that ``vocab.encode`` turns into ``<unk>``;
+    character and word vocabularies only (a subword prompt's pieces are not named)."""
+    if vocab.level not in ("char", "word"):
+        return []
+    return list(dict.fromkeys(t for t in vocab.tokenizer.tokenize(text) if t not in vocab.stoi))
+
+
 def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
                   *, kind: str = "language_model") -> Prediction:
     """Continue prompts with a language model and its saved vocabulary.
@@ -443,7 +451,10 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
         The prompt and its continuation as printed lines (a ``==> <source> <==``
         header before each when there are several); ``values`` holds ``(source, text)``.
         A character model's prompt is kept as written; other levels print the
-        decoded tokens (unknown words drop out as ``<unk>``).
+        decoded tokens (unknown words drop out as ``<unk>``).  Characters (or
+        words) of a prompt outside the vocabulary are read as ``<unk>``, as
+        ``Vocabulary.encode`` reads them in training, and each prompt holding
+        any adds one warning naming them.
     """
     from ..data.text import Vocabulary
 
@@ -465,6 +476,11 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
         ids = vocab.encode(text).unsqueeze(0)
         if ids.shape[1] == 0:
             raise ConfigError(f"a prompt must hold at least one character; {source} is empty")
+        unknown = _unknown_tokens(vocab, text)
+        if unknown:
+            what = "characters" if vocab.level == "char" else "tokens"
+            out.warnings.append(f"{source}: {what} {', '.join(map(repr, unknown))} are not in the model's vocabulary "
+                                f"({len(vocab)} tokens); the model reads them as <unk>")
         generator = torch.Generator().manual_seed(options.seed_value)
         sampled = model.generate(ids, length, temperature=temperature, top_k=options.top, generator=generator)
         if vocab.level == "char":  # the prompt as written, then the new characters
