@@ -2,7 +2,7 @@
 
 * :func:`read_image_input` — a PNG/JPEG (or a ``.npy`` image, ``[C, H, W]``
   or ``[H, W, C]``) as the model's ``[C, H, W]`` input: channels converted,
-  resized, values checked against the model's range (:func:`fit_image`).
+  resized by the model's pipeline, values checked against the model's range.
 * :func:`read_vector_input` — feature vectors from a ``.npy`` file or from
   numbers written on the command line (``0.5``, ``0,1``).
 * :func:`read_sequence_input` — one sequence from a ``.npy`` file: token ids
@@ -33,14 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, DataNotFoundError
 from .images import DEFAULT_MAX_PIXELS, read_image
-from .preprocess import Preprocess, convert_channels
+from .preprocess import Preprocess
 
 __all__ = [
-    "fit_image",
     "image_layout",
     "read_image_input",
     "read_vector_input",
@@ -182,7 +180,7 @@ def image_layout(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch
         source: how messages name the array (its file).
 
     Returns:
-        ``[C', H', W']`` (channels and size are fitted afterwards by :func:`fit_image`).
+        ``[C', H', W']`` (channels and size are fitted afterwards by the pipeline).
 
     Raises:
         DataError: a batch (4-D), another rank, or an ambiguous layout.
@@ -208,44 +206,6 @@ def image_layout(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch
     return x.permute(2, 0, 1) if hwc else x
 
 
-def fit_image(x: torch.Tensor, shape: Sequence[int], *, source: str) -> torch.Tensor:
-    """Bring one image to a model's input shape: channels and size (models without a recorded pipeline).
-
-    A model whose ``model.json`` records its evaluation pipeline
-    (``preprocessing.pipeline``) has its inputs prepared by that
-    :class:`~an2dl.data.preprocess.Preprocess` instead; this is the behaviour
-    kept for models exported before pipelines were recorded.
-
-    An alpha channel is dropped (4 → 3 channels, before any other
-    conversion); grey images are repeated to three channels and colour
-    images averaged with the luma weights to one
-    (:func:`~an2dl.data.preprocess.convert_channels`); a different
-    size is resized bilinearly.  Values are not changed otherwise: channel
-    averaging and bilinear resizing stay within the input's range, which
-    :func:`read_image_input` checked.
-
-    Args:
-        x: ``[H, W]`` or ``[C, H, W]`` float.
-        shape: the model's ``[C, H, W]``.
-        source: how messages name the image (its file).
-
-    Returns:
-        ``[C, H, W]`` float32 of ``shape``.
-
-    Raises:
-        DataError: not an image, or a channel count that cannot be converted (e.g. 2 → 3).
-    """
-    c, h, w = (int(v) for v in shape)
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise DataError(f"{source}: expected an image of shape [H, W] or [C, H, W]; got {list(x.shape)}")
-    x = convert_channels(x, c, source=source)
-    if tuple(x.shape[1:]) != (h, w):
-        x = F.interpolate(x.unsqueeze(0).float(), size=(h, w), mode="bilinear", align_corners=False).squeeze(0)
-    return x.float()
-
-
 def _existing(path: str | os.PathLike, what: str) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -266,8 +226,9 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
     are 0–255 values (scaled by 1/255), float arrays are taken as they are.
     Array values must be finite and lie in ``value_range``, or are clipped
     into it with ``clip``.  The image is then brought to the model's input by
-    ``preprocess`` (the model's recorded pipeline) when given, else by
-    :func:`fit_image`.
+    ``preprocess`` (the model's recorded pipeline), or for a model exported
+    without one by :meth:`Preprocess.for_metadata`'s stand-in (channels
+    converted, bilinear resize).
 
     Args:
         path: the file.
@@ -275,7 +236,7 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
         value_range: the model's input range (``preprocessing.value_range``, [0, 1] for images).
         clip: clip array values outside ``value_range`` instead of refusing them.
         max_pixels: the largest ``width * height`` of an image file decoded (``None``: no limit).
-        preprocess: the model's evaluation pipeline (``model.preprocess``); ``None``: :func:`fit_image`.
+        preprocess: the model's evaluation pipeline (``model.preprocess``); ``None``: the stand-in for old files.
         invert: take the negative of the image (:func:`invert_image`) before it is fitted, so that
             the pipeline's padding keeps the training images' background.
 
@@ -310,8 +271,8 @@ def read_image_input(path: str | os.PathLike, shape: Sequence[int], *,
         x = read_image(path, channels=int(shape[0]), max_pixels=max_pixels)
     if invert:
         x = invert_image(x, value_range)
-    if preprocess is None:
-        return fit_image(x, shape, source=source)
+    if preprocess is None:  # a model exported without its pipeline: the stand-in of Preprocess.for_metadata
+        preprocess = Preprocess.for_metadata({"preprocessing": {"input_shape": [int(v) for v in shape]}})
     x = preprocess(x, source=source)
     if list(x.shape) != [int(v) for v in shape]:
         raise DataError(f"{source}: the model's preprocessing pipeline made an input of shape {list(x.shape)}; "

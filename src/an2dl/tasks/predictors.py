@@ -114,15 +114,15 @@ def input_options(meta: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _pipeline(model: nn.Module, meta: dict[str, Any], options: PredictOptions) -> Preprocess | None:
-    """The model's recorded evaluation pipeline (``model.preprocess``, else rebuilt from ``meta``); ``None`` when
-    its ``model.json`` records none (inputs are then fitted by :func:`~an2dl.data.inputs.fit_image`)."""
+    """The model's evaluation pipeline (``model.preprocess``, else rebuilt from ``meta``): the recorded one, or
+    for a model exported without one the stand-in of :meth:`Preprocess.for_metadata`."""
     pre = getattr(model, "preprocess", None)
     if not isinstance(pre, Preprocess):
         try:
             pre = Preprocess.for_metadata(meta)
         except ConfigError as e:
             raise ConfigError(f"the model.json of {options.source}: {e}") from None
-    return pre if pre is not None and pre.recorded else None
+    return pre
 
 
 def _image_batch(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
@@ -131,7 +131,7 @@ def _image_batch(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], 
 
     Each file goes through the model's recorded evaluation pipeline (the
     steps that made the test images it was measured on), or, for a model
-    exported without one, :func:`~an2dl.data.inputs.fit_image`.
+    exported without one, the stand-in of :meth:`Preprocess.for_metadata`.
     """
     value_range = _value_range(meta, options, image=True)
     max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
