@@ -179,7 +179,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 def test_safetensors_errors_name_the_file(tmp_path):
     import an2dl
     from an2dl.export import export
-    from an2dl.recipes.evaluation import evaluate_run, export_run
+    from an2dl.recipes.run_commands import evaluate_run, export_run
 
     folder = tmp_path / "exported"
     export(an2dl.get_model("lenet5", num_classes=10), folder, class_names=[str(i) for i in range(10)],

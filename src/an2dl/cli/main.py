@@ -207,14 +207,14 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ..recipes.evaluation import evaluate_run
+    from ..recipes.run_commands import evaluate_run
 
     _print_metrics(evaluate_run(args.run_dir, split=args.split, model=args.model))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..recipes.evaluation import predict_run
+    from ..recipes.run_commands import predict_run
 
     prediction = predict_run(args.run_dir, args.inputs, top=args.top, samples=args.samples, seed=args.seed,
                              out=args.out, prompt=args.prompt, length=args.length, temperature=args.temperature,
@@ -228,7 +228,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..export import onnx_data_file
-    from ..recipes.evaluation import export_run
+    from ..recipes.run_commands import export_run
 
     path = export_run(args.run_dir, fmt=args.format, out=args.out, model=args.model)
     print(path)

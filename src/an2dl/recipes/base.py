@@ -105,7 +105,7 @@ class Recipe:
         """The task and data of a standard training recipe."""
         raise TypeError(f"recipe {self.name!r} must define build(cfg) or override run(cfg, run_dir)")
 
-    # ---- what `an2dl eval`, `predict` and `export` find in a run (see recipes/evaluation.py)
+    # ---- what `an2dl eval`, `predict` and `export` find in a run (see recipes/run_commands.py)
     def models(self, cfg: Any) -> list[str] | None:
         """Names of the models a run trains side by side, each exported to ``run_dir/variants/<name>/model``.
 
@@ -130,7 +130,7 @@ class Recipe:
 
     def figures(self, result: RunResult) -> None:
         """Extra plots for the report, written with :func:`an2dl.report.save_figure`."""
-        from .reporting import classification_figures
+        from .figures import classification_figures
 
         classification_figures(result)
 

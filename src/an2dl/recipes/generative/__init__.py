@@ -1,0 +1,1 @@
+"""Chapters 3.6-3.7 of the notes: autoencoders, variational autoencoders and GANs."""
