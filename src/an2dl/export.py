@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._utils.files import atomic_write_text
 from .data.preprocess import Preprocess
-from .engine.checkpoint import atomic_write_text
 from .errors import CheckpointError, ConfigError
 
 __all__ = ["export", "load", "load_metadata", "export_onnx", "onnx_data_file", "onnx_preprocess", "ONNX_EMBED_LIMIT",
@@ -133,10 +133,12 @@ def load(path: str | os.PathLike) -> nn.Module:
     Returns:
         The model in eval mode, with ``model.an2dl_meta`` holding ``model.json`` and
         ``model.preprocess`` the :class:`~an2dl.data.preprocess.Preprocess` that prepares
-        its image inputs: the pipeline ``model.json`` records (``preprocessing.pipeline``),
-        or, for an image model exported before pipelines were recorded, the stand-in that
-        converts channels and resizes bilinearly to ``input_shape`` (``recorded`` is
-        ``False``); ``None`` for models of other inputs.
+        its raw inputs (images, text, series): the pipeline ``model.json`` records
+        (``preprocessing.pipeline``), or, for a model exported before pipelines were
+        recorded, the stand-in of :meth:`~an2dl.data.preprocess.Preprocess.for_metadata`
+        (an image model: channels converted and a bilinear resize to ``input_shape``; a
+        language model: its ``vocab``; ``recorded`` is ``False``); ``None`` for models of
+        other inputs without a recorded pipeline (vectors).
 
     Raises:
         CheckpointError: no exported model at ``path``, or a ``model.json`` whose
@@ -269,9 +271,10 @@ def onnx_preprocess(path: str | os.PathLike) -> Preprocess | None:
         logits = onnxruntime.InferenceSession("model.onnx").run(None, {"input": x.numpy()})[0]
 
     Returns:
-        The recorded pipeline; the stand-in of :meth:`Preprocess.for_metadata` (a bilinear
-        resize to ``input_shape``, ``recorded`` ``False``) when only an image input shape is
-        recorded; ``None`` when the file records no preprocessing or a non-image input.
+        The recorded pipeline (images, text or series); the stand-in of
+        :meth:`Preprocess.for_metadata` (``recorded`` ``False``) for preprocessing recorded
+        before pipelines; ``None`` when the file records no preprocessing or one without
+        a pipeline or stand-in (vectors).
 
     Raises:
         CheckpointError: ``path`` is not a readable ONNX file, or its recorded preprocessing is malformed.

@@ -20,7 +20,7 @@ from an2dl.engine.detection_metrics import MeanAveragePrecision
 from an2dl.engine.metrics import build_metric, metric
 from an2dl.engine.task import MetricLog
 from an2dl.errors import ConfigError
-from conftest import _in_ci
+from conftest import REPO, _in_ci
 
 #: COCOeval's ``stats`` in order, by the names the metric gives them
 SUMMARY_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large",
@@ -367,7 +367,7 @@ _DDP_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import torch, torch.distributed as dist, torch.multiprocessing as mp
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {tests!r}
     from test_detection_map import _random_case
 
     def worker(rank, out, init):
@@ -396,7 +396,7 @@ _DDP_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_two_processes_with_different_image_counts_gather_to_the_single_process_result(tmp_path):
     script = tmp_path / "gather.py"
-    script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).resolve().parent)))
+    script.write_text(_DDP_SCRIPT.format(tests=[str(Path(__file__).resolve().parent), str(REPO / "tests")]))
     out = tmp_path / "out.json"
     proc = subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "init")], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})

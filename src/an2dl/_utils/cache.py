@@ -15,11 +15,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_write_text
 
 __all__ = ["cache_dir", "source_fingerprint", "table_path", "read_table", "write_table", "cached_rows"]
 
@@ -95,14 +96,7 @@ def write_table(kind: str, names: Sequence[str], rows: dict[str, Sequence[str]])
     doc = {"format": _TABLE_FORMAT, "names": list(names), "rows": {k: list(v) for k, v in rows.items()}}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(doc), durable=False)  # a cache: recomputed when lost
         # keep the tables of a few installations (two virtual environments sharing the cache), not every edit's
         tables = sorted(path.parent.glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in tables[_KEEP_TABLES:]:

@@ -9,7 +9,6 @@ the cache when the network allows, verified, and only then moved into place.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tempfile
 import urllib.error
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._utils.cache import cache_dir as _cache_dir
+from .._utils.files import sha256_bytes
 from .._utils.progress import activity
 from ..errors import ChecksumError, DataNotFoundError
 
@@ -54,10 +54,6 @@ def data_dir() -> Path | None:
     """``$AN2DL_DATA_DIR`` if set."""
     d = os.environ.get("AN2DL_DATA_DIR")
     return Path(d) if d else None
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _candidates(dataset: str, root: str | os.PathLike | None) -> list[Path]:

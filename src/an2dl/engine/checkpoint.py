@@ -25,7 +25,6 @@ any instant therefore leaves the previous checkpoint and ``LATEST`` intact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,12 +37,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from .._utils.files import atomic_write_text, fsync_dir, sha256_bytes, sha256_file, write_bytes
 from ..errors import CheckpointError
 
 __all__ = [
     "split_tensors",
     "join_tensors",
-    "atomic_write_text",
+    "atomic_write_text",  # public here since the first release; it lives in an2dl._utils.files
     "save_checkpoint",
     "load_checkpoint",
     "latest_checkpoint",
@@ -121,49 +121,7 @@ def _json_dumps(obj: Any) -> str:
     return json.dumps(obj, indent=1, default=default, allow_nan=True)
 
 
-# ---------------------------------------------------------------- atomic files
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write(path: Path, data: bytes, *, durable: bool) -> None:
-    """Write ``data`` to ``path``; ``durable`` also fsyncs the file before returning."""
-    with open(path, "wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def atomic_write_text(path: str | Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename.
-
-    Readers see the old or the new content, never a mix.  ``durable=True``
-    also fsyncs (the file survives a power cut); logs rewritten every epoch skip it.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    _write(tmp, text.encode("utf-8"), durable=durable)
-    os.replace(tmp, path)
-    if durable:
-        _fsync_dir(path.parent)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
+# ---------------------------------------------------------------- fault injection
 _FAULT_COUNTS: dict[str, int] = {}
 
 
@@ -228,20 +186,20 @@ def save_checkpoint(
     hashes = {}
     for name, table in zip(TENSOR_FILES, (model, optimizer, tensors)):
         data = save({k: v.detach().cpu().contiguous() for k, v in table.items()})
-        _write(tmp / name, data, durable=True)
-        hashes[name] = hashlib.sha256(data).hexdigest()
+        write_bytes(tmp / name, data, durable=True)
+        hashes[name] = sha256_bytes(data)
         _fault(f"checkpoint-write:{name}")
     doc = {"format": FORMAT, "version": VERSION, "step": step, "files": hashes, **state}
     state_bytes = _json_dumps(doc).encode("utf-8")
-    _write(tmp / "state.json", state_bytes, durable=True)
-    digest = hashlib.sha256(state_bytes).hexdigest()
-    _write(tmp / STATE_DIGEST, f"{digest}  state.json\n".encode("ascii"), durable=True)
-    _fsync_dir(tmp)
+    write_bytes(tmp / "state.json", state_bytes, durable=True)
+    digest = sha256_bytes(state_bytes)
+    write_bytes(tmp / STATE_DIGEST, f"{digest}  state.json\n".encode("ascii"), durable=True)
+    fsync_dir(tmp)
     _fault("checkpoint-write:before-rename")
     if final.exists():  # the same step saved again: keep the old copy until LATEST names the new one
         os.replace(final, directory / f".old-{step_dirname(step)}-{os.getpid()}")
     os.replace(tmp, final)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     if update_latest:  # the highest recorded step: a directory holding a later checkpoint keeps naming it
         newest = list_checkpoints(directory)[-1]
         atomic_write_text(directory / "LATEST", newest.name + "\n")
@@ -331,7 +289,7 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
         raise CheckpointError(f"{state_file} is unreadable: {e}") from None
     if digest_file.is_file():
         expected = digest_file.read_text(encoding="ascii", errors="replace").split(" ")[0].strip()
-        got = hashlib.sha256(state_bytes).hexdigest()
+        got = sha256_bytes(state_bytes)
         if got != expected:
             raise CheckpointError(
                 f"{state_file} was modified or is corrupt: its SHA-256 is {got[:16]}..., {digest_file.name} "
@@ -356,7 +314,7 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
         if not file.is_file():
             raise CheckpointError(f"checkpoint {path} lacks {name}")
         expected = state.get("files", {}).get(name)
-        if expected is not None and _sha256_file(file) != expected:
+        if expected is not None and sha256_file(file) != expected:
             raise CheckpointError(f"{file} is corrupt (SHA-256 differs from the one recorded in state.json)")
         try:
             # load_file, not load(bytes): its tensors own writable memory (optimizer and metric states are updated in place)

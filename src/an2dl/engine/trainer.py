@@ -18,7 +18,8 @@ Events, in order, for one epoch::
 Exact resume: before every training batch the global generators are reseeded
 from ``(seed, epoch, batch index, rank)`` and the epoch's order is a function of
 ``(seed, epoch)``; a checkpoint stores the counters, optimiser, scheduler,
-callback and metric states, so a resumed run continues bit for bit.
+callback and metric states (:mod:`an2dl.engine.trainer_state`), so a resumed
+run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._utils.rng import derive_seed, get_rng_state, seed_step, set_rng_state
+from .._utils.files import atomic_write_text
+from .._utils.rng import derive_seed, seed_step
 from ..data.batch import Batch
 from ..data.core import collate
-from ..errors import CheckpointError, ConfigError, RunDirLockedError
+from ..errors import ConfigError, RunDirLockedError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
 from .optim import OptimizerSpec, build_optimizer, build_scheduler
 from .rundir import RunDirLock
 from .sampling import EpochBatchSampler, ShardedBatchSampler
 from .task import MetricLog, StepContext, Task
+from .trainer_state import TrainerState, capture_state, check_config, config_document, restore_state
 
 __all__ = ["Trainer"]
 
@@ -332,12 +334,14 @@ class Trainer:
         """Call a task step through Fabric: under DDP & co. via the wrapper's forward, otherwise with the
         precision plugin's input conversion and autocast applied here (Fabric only does it in ``forward``)."""
         module = self._module
-        if module._forward_module is not module._original_module:
+        # Fabric has no public way to ask whether the strategy wrapped the module (DDP, FSDP): the wrapper's
+        # private `_forward_module` is the task itself exactly when it did not
+        if module._forward_module is not module.module:
             return getattr(module, name)(*args)
         precision = self.fabric.strategy.precision
         args = precision.convert_input(args)
         with precision.forward_context():
-            out = getattr(module._original_module, name)(*args)
+            out = getattr(module.module, name)(*args)
         return precision.convert_output(out)
 
     # ------------------------------------------------------------------ fit
@@ -370,13 +374,13 @@ class Trainer:
             if resuming:
                 path = self.checkpoint_dir if str(ckpt_path) == "last" else Path(ckpt_path)  # type: ignore[arg-type]
                 data = ckpt.load_checkpoint(path)
-                self._check_config(data.state.get("config"))
+                check_config(data.state.get("config"), config_document(self))
             elif self.run_dir is not None and self.is_global_zero:
-                ckpt.atomic_write_text(self.run_dir / "config.json", json.dumps(self._config_doc(), indent=2) + "\n")
+                atomic_write_text(self.run_dir / "config.json", json.dumps(config_document(self), indent=2) + "\n")
             self._fitting = True
             self._call("on_fit_start")
             if resuming:
-                self._restore(data)
+                restore_state(self, data)
             try:
                 while not self._done():
                     self._train_epoch()
@@ -618,62 +622,9 @@ class Trainer:
             close_process_group()
 
     # ------------------------------------------------------------------ checkpoints
-    def _config_doc(self) -> dict[str, Any]:
-        """The trainer settings and run configuration as they read back from JSON (tuples as lists, ...)."""
-        return json.loads(json.dumps({"trainer": self.settings(), "config": self.config}))
-
-    def _check_config(self, saved: dict[str, Any] | None) -> None:
-        current = self._config_doc()
-        if saved is None or saved == current:
-            return
-        diffs = _diff(saved, current)
-        shown = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, a, b in diffs[:5])
-        raise CheckpointError(
-            f"cannot resume: the configuration differs from the checkpoint's ({shown}); "
-            "resume with the run's own configuration or start a new run"
-        )
-
-    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+    def checkpoint_state(self) -> TrainerState:
         """The full training state as (model, optimizer, other tensors, JSON state)."""
-        assert self.task is not None
-        epoch, batch = (self.epoch + 1, 0) if self._epoch_ending else (self.epoch, self.batch_in_epoch)
-        optim_tree, optim_tensors = ckpt.split_tensors(
-            {
-                "optimizers": [o.state_dict() for o in self.optimizers],
-                "schedulers": [s.state_dict() if s is not None else None for s in self.schedulers],
-            }
-        )
-        from torchmetrics import Metric
-
-        metric_states = {}
-        for name, m in self.task.named_modules():
-            if isinstance(m, Metric):  # the metrics themselves, not the per-split MetricCollections
-                metric_states[name] = {"state": dict(m.metric_state), "updates": int(getattr(m, "_update_count", 0))}
-        registered = {k: _module_path(self.task, m) for k, m in self._train_log.metrics.items()}
-        extra_tree, extra_tensors = ckpt.split_tensors(
-            {
-                "rng": get_rng_state(),
-                "callbacks": {cb.state_key: cb.state_dict() for cb in self._active_callbacks},
-                "train_log": self._train_log.state_dict(),
-                "metric_states": metric_states,
-            }
-        )
-        state = {
-            "trainer": {
-                "epoch": epoch,
-                "batch_in_epoch": batch,
-                "global_step": self.global_step,
-                "num_batches": self.num_batches,
-                "world_size": self.world_size,
-                "metrics": self.metrics,
-                "history": self.history,
-                "registered_metrics": registered,
-            },
-            "config": self._config_doc(),
-            "optim": optim_tree,
-            "extra": extra_tree,
-        }
-        return dict(self.task.state_dict()), optim_tensors, extra_tensors, state
+        return capture_state(self)
 
     def save_checkpoint(self, directory: str | os.PathLike | None = None, *, update_latest: bool = True) -> Path | None:
         """Write a checkpoint of the current state (only on the global-zero process).
@@ -699,52 +650,6 @@ class Trainer:
         if self.world_size > 1:
             self.fabric.barrier()
         return path
-
-    def _restore(self, data: ckpt.CheckpointData) -> None:
-        task = self.task
-        assert task is not None
-        st = data.state["trainer"]
-        if st["num_batches"] != self.num_batches:
-            raise CheckpointError(
-                f"cannot resume: the checkpoint has {st['num_batches']} batches per epoch, this data gives "
-                f"{self.num_batches} (was the dataset or batch size changed?)"
-            )
-        try:
-            task.load_state_dict(data.model, strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"checkpoint {data.path} does not fit this task: {str(e).splitlines()[0]}") from None
-        optim = ckpt.join_tensors(data.state["optim"], data.optimizer)
-        if len(optim["optimizers"]) != len(self.optimizers):
-            raise CheckpointError(
-                f"checkpoint has {len(optim['optimizers'])} optimizers, the task configures {len(self.optimizers)}"
-            )
-        for opt, s in zip(self.optimizers, optim["optimizers"]):
-            opt.load_state_dict(s)
-        for sched, s in zip(self.schedulers, optim["schedulers"]):
-            if sched is not None and s is not None:
-                sched.load_state_dict(s)
-        extra = ckpt.join_tensors(data.state["extra"], data.tensors)
-        set_rng_state(extra["rng"])
-        saved_cbs = extra["callbacks"]
-        for cb in self._active_callbacks:
-            if cb.state_key in saved_cbs:
-                cb.load_state_dict(saved_cbs[cb.state_key])
-        modules = dict(task.named_modules())
-        for name, ms in extra["metric_states"].items():
-            m = modules.get(name)
-            if m is None:
-                continue
-            for k, v in ms["state"].items():
-                setattr(m, k, v.to(self.device) if isinstance(v, torch.Tensor) else [t.to(self.device) for t in v])
-            m._update_count = ms["updates"]
-            m._computed = None
-        self._train_log.load_state_dict(extra["train_log"])
-        for name, path in st["registered_metrics"].items():
-            self._train_log.metrics[name] = modules[path]
-        self.epoch, self.batch_in_epoch, self.global_step = st["epoch"], st["batch_in_epoch"], st["global_step"]
-        self.metrics, self.history = dict(st["metrics"]), list(st["history"])
-        if data.state.get("version", 1) < 2:  # format 1 counted the epochs of history rows from 0
-            self.history = [{**row, "epoch": row["epoch"] + 1} if "epoch" in row else row for row in self.history]
 
 
 _NULL_CONTEXT = nullcontext()  # reusable: no allocation per batch
@@ -794,19 +699,3 @@ def _check_dataset(dataset: Any, split: str) -> None:
         raise ConfigError(f"the {split} data must be a map-style Dataset with __len__; got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ConfigError(f"the {split} dataset is empty")
-
-
-def _module_path(root: nn.Module, target: nn.Module) -> str:
-    for name, m in root.named_modules():
-        if m is target:
-            return name
-    raise ConfigError("a metric logged with ctx.log must be a submodule of the task (assign it as an attribute)")
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
-        return out
-    return [] if a == b else [(prefix, a, b)]

@@ -27,7 +27,6 @@ DESIGN §1.3), so the official checkpoints load into them unchanged::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -41,6 +40,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._utils.files import sha256_file
 from ..errors import CheckpointError, ChecksumError
 
 __all__ = [
@@ -75,14 +75,6 @@ def weights_cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _verify(path: Path, sha256: str | None, *, source: str) -> None:
     """Check ``path`` against ``sha256`` (full digest) or the hash prefix in its name."""
     if sha256 is None:
@@ -92,7 +84,7 @@ def _verify(path: Path, sha256: str | None, *, source: str) -> None:
         expected, what = m.group(1), "the hash prefix in its name"
     else:
         expected, what = sha256.lower(), "the expected SHA-256"
-    got = _sha256_file(path)
+    got = sha256_file(path)
     if not got.startswith(expected):
         raise ChecksumError(
             f"weights from {source}: SHA-256 {got} does not match {what} ({expected}); "

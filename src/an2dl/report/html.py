@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..engine.checkpoint import atomic_write_text
+from .._utils.files import atomic_write_text
 from ..errors import CheckpointError
 
 __all__ = ["write_report", "environment", "comparison_table"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.checkpoint import atomic_write_text
+from .._utils.files import atomic_write_text
 
 __all__ = ["figure", "save_figure", "plot_curves", "plot_confusion_matrix", "plot_image_grid"]
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._utils.files import atomic_write_text
 from ...errors import ConfigError, DataError
 from .specials import EOS, SOS, SPECIALS, UNK
 from .tokenizers import CharTokenizer, SubwordTokenizer, Tokenizer, WordTokenizer, _texts, tokenizer_from_dict
@@ -357,7 +358,7 @@ class Vocabulary:
         """
         path = Path(path)
         document = {"format": VOCABULARY_FORMAT, "version": _VERSION, **self.to_dict()}
-        _write_atomic(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod
@@ -398,17 +399,3 @@ class Vocabulary:
             return cls.from_dict(document)
         except DataError as e:
             raise DataError(f"vocabulary file {path}: {e}") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # temporary file + fsync + rename, the write discipline of DESIGN §7
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

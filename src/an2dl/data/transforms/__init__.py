@@ -12,7 +12,8 @@ functions of ``(seed, epoch, step)`` (batched) or ``(seed, epoch, index)``
 (per sample).
 """
 
-from .base import ClassSpecific, Compose, RandomApply, Transform
+from .base import ClassSpecific, RandomApply, Transform
+from .compose import Compose
 from .dataset import AugmentedDataset
 from .geometric import (
     COCO_KEYPOINT_NAMES,

@@ -1,4 +1,4 @@
-"""The transform contract, composition and class-specific transforms (notes §3.4.1).
+"""The transform contract, random application and class-specific transforms (notes §3.4.1).
 
 Every transform is an ``nn.Module`` called as
 ``transform(image, target=None, *, generator=None)`` (target forms:
@@ -30,7 +30,7 @@ always apply.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -39,7 +39,7 @@ from torch import nn
 from ...errors import ConfigError
 from .targets import TargetBatch
 
-__all__ = ["Transform", "Compose", "RandomApply", "ClassSpecific", "uniform", "bernoulli"]
+__all__ = ["Transform", "RandomApply", "ClassSpecific", "uniform", "bernoulli"]
 
 
 def uniform(n: int, low: float, high: float, generator: torch.Generator | None, *, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -99,56 +99,6 @@ class Transform(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
         """Transform a packed batch (the image and every target in it)."""
-
-
-class Compose(Transform):
-    """Apply transforms one after the other (each one's random draws in order from the same generator).
-
-    Consecutive geometric transforms are fused: their matrices are multiplied
-    and the image is resampled once, which is faster and avoids the blur of
-    repeated interpolation (the targets are mapped by the same product).
-
-    Args:
-        transforms: the transforms, in order.
-        fuse: fuse consecutive geometric transforms (default ``True``).
-    """
-
-    random = False  # activity is decided by each member
-
-    def __init__(self, transforms: Sequence[Transform], *, fuse: bool = True) -> None:
-        super().__init__()
-        for i, t in enumerate(transforms):
-            if not isinstance(t, Transform):
-                raise ConfigError(f"Compose transforms[{i}] must be an an2dl Transform; got {type(t).__name__}")
-        self.transforms = nn.ModuleList(transforms)
-        self.fuse = fuse
-
-    def apply_batch(self, batch: TargetBatch, generator: torch.Generator | None) -> TargetBatch:
-        from .geometric import GeometricTransform, warp_batch
-
-        pending: list[GeometricTransform] = []
-
-        def flush(b: TargetBatch) -> TargetBatch:
-            if not pending:
-                return b
-            plans = []
-            size = b.size
-            for t in pending:
-                plan = t.plan(b.batch_size, size, generator, device=b.image.device)
-                plans.append(plan)
-                size = plan.out_size
-            pending.clear()
-            return warp_batch(b, plans)
-
-        for t in self.transforms:
-            if not t.active:
-                continue
-            if self.fuse and isinstance(t, GeometricTransform):
-                pending.append(t)
-                continue
-            batch = flush(batch)
-            batch = t.apply_batch(batch, generator)
-        return flush(batch)
 
 
 class RandomApply(Transform):

@@ -6,8 +6,9 @@ import math
 import shutil
 from typing import Any
 
+from ..._utils.files import atomic_write_text
 from ...errors import ConfigError
-from ..checkpoint import atomic_write_text, list_checkpoints, step_dirname
+from ..checkpoint import list_checkpoints, step_dirname
 from .base import Callback
 
 __all__ = ["Checkpoint"]

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from ..checkpoint import atomic_write_text
+from ..._utils.files import atomic_write_text
 from .base import Callback
 
 __all__ = ["MetricsLogger"]
