@@ -1,4 +1,5 @@
-"""Parameter-free functions: local linear filters (correlation), boxes, NMS and RoI pooling."""
+"""Parameter-free functions: local linear and non-linear filters, convolution as a matrix, k-means,
+boxes, NMS and RoI pooling."""
 
 from .box_coder import BBOX_XFORM_CLIP, BoxCoder
 from .boxes import (
@@ -11,6 +12,15 @@ from .boxes import (
     generalized_box_iou,
     remove_small_boxes,
 )
+from .cluster import KMeans, KMeansResult, cluster_purity, kmeans, kmeans_plusplus
+from .conv_matrix import (
+    ConvDenseParameters,
+    MatrixSharing,
+    conv2d_as_matrix,
+    conv_vs_dense_parameters,
+    matrix_sharing,
+    translation_equivariance_error,
+)
 from .correlation import (
     box_kernel,
     correlate2d,
@@ -20,6 +30,7 @@ from .correlation import (
     sobel_kernels,
     sobel_magnitude,
 )
+from .filters import max_filter, median_filter, min_filter, salt_and_pepper
 from .multiscale_roi import LevelMapper, MultiScaleRoIAlign, assign_levels
 from .nms import batched_nms, nms
 from .roi import roi_align, roi_pool
@@ -32,6 +43,21 @@ __all__ = [
     "gaussian_kernel",
     "sobel_kernels",
     "sobel_magnitude",
+    "median_filter",
+    "min_filter",
+    "max_filter",
+    "salt_and_pepper",
+    "conv2d_as_matrix",
+    "conv_vs_dense_parameters",
+    "matrix_sharing",
+    "translation_equivariance_error",
+    "ConvDenseParameters",
+    "MatrixSharing",
+    "kmeans",
+    "kmeans_plusplus",
+    "KMeans",
+    "KMeansResult",
+    "cluster_purity",
     "BOX_FORMATS",
     "box_convert",
     "box_area",
