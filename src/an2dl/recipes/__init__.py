@@ -5,7 +5,7 @@
 """
 
 from .base import RECIPES, Recipe, RunResult, get_recipe, list_recipes, register_recipe, resume, run
-from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from .config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, RunSettings, TrainerConfig
 
 __all__ = [
     "RECIPES",
@@ -14,6 +14,7 @@ __all__ = [
     "EarlyStoppingConfig",
     "Recipe",
     "RunResult",
+    "RunSettings",
     "TrainerConfig",
     "get_recipe",
     "list_recipes",

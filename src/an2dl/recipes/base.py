@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._utils.files import atomic_write_text
 from .._utils.rng import seed_everything
 from ..data.core import DatasetInfo, DataSplits
 from ..engine.callbacks import Callback
-from ..engine.checkpoint import atomic_write_text
 from ..engine.rundir import RunDirLock, is_secondary_process, move_aside, run_dir_entries
 from ..engine.task import Task
 from ..engine.trainer import Trainer
@@ -99,6 +99,11 @@ class Recipe:
     Config: ClassVar[type] = object
     #: the notes' section(s) the recipe illustrates
     section: ClassVar[str] = ""
+    #: why ``an2dl resume`` cannot continue a run of this recipe (one line), or ``None`` when it can
+    cannot_resume: ClassVar[str | None] = None
+    #: ``--set`` overrides for the smallest run that still goes through every step (seconds on a CPU);
+    #: the registry-wide smoke test runs every recipe with them
+    smoke_settings: ClassVar[tuple[str, ...]] = ()
 
     # ---- to override
     def build(self, cfg: Any) -> tuple[Task, DataSplits]:
@@ -123,6 +128,11 @@ class Recipe:
         The run's weights are loaded into the task afterwards; the default is :meth:`build`.
         """
         return self.build(cfg)
+
+    def extra_metrics(self, cfg: Any, task: Task, data: DataSplits) -> tuple[dict[str, Any], list[str]]:
+        """Metrics beyond the trainer's (a baseline, a measurement of the trained model) and notes for
+        ``results.json``, computed after the test evaluation; by default none."""
+        return {}, []
 
     def callbacks(self, cfg: Any) -> list[Callback]:
         """Callbacks for the trainer (default: from the config's standard fields)."""
@@ -170,6 +180,8 @@ class Recipe:
             metrics.update(trainer.evaluate(task, data.val, split="val"))
         if data.test is not None:
             metrics.update(trainer.evaluate(task, data.test, split="test"))
+        extra, notes = self.extra_metrics(cfg, task, data)
+        metrics.update(extra)
         total = trainer.metrics.get("time/total_s", fit_s)
         result = RunResult(self.name, run_dir, metrics, cfg, task, data, trainer)
         if trainer.is_global_zero:
@@ -180,6 +192,7 @@ class Recipe:
                 steps=trainer.global_step,
                 fit_seconds=round(total, 3),
                 stop_reason=trainer.stop_reason,
+                **({"notes": notes} if notes else {}),
             )
             model = getattr(task, "model", None)
             if model is not None and hasattr(model, "an2dl_spec"):
@@ -384,6 +397,9 @@ def resume(run_dir: str | os.PathLike, *, progress: bool | None = None) -> RunRe
     """
     run_dir = Path(run_dir)
     recipe, cfg = load_run_config(run_dir)
+    if recipe.cannot_resume:
+        raise CheckpointError(f"{recipe.name} runs cannot be resumed: {recipe.cannot_resume}; "
+                              f"start a new run with: an2dl run {recipe.name}")
     if not (run_dir / "checkpoints").is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoints to resume from")
     if is_secondary_process():  # a process of a multi-process run: rank 0 owns the directory

@@ -26,6 +26,7 @@ __all__ = [
     "CheckpointConfig",
     "EarlyStoppingConfig",
     "ClipConfig",
+    "RunSettings",
     "trainer_kwargs",
     "to_dict",
     "from_dict",
@@ -98,6 +99,22 @@ class ClipConfig:
     max_value: float | None = None  # or clamp every gradient element
 
 
+@dataclasses.dataclass
+class RunSettings:
+    """The run-settings groups every training recipe shares: ``trainer``, ``checkpoint``, ``early_stopping``, ``clip``.
+
+    A recipe's config inherits them (``class MyConfig(RunSettings)``) and
+    re-declares a group only to change its default, e.g.
+    ``clip: ClipConfig = field(default_factory=lambda: ClipConfig(max_norm=1.0))``;
+    :func:`standard_callbacks` turns them into callbacks.
+    """
+
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    early_stopping: EarlyStoppingConfig = dataclasses.field(default_factory=EarlyStoppingConfig)
+    clip: ClipConfig = dataclasses.field(default_factory=ClipConfig)
+
+
 def standard_callbacks(cfg: Any) -> list[Callback]:
     """Callbacks for the standard fields of a recipe config (checkpoint, early_stopping, clip, trainer)."""
     cbs: list[Callback] = []
@@ -120,8 +137,15 @@ def standard_callbacks(cfg: Any) -> list[Callback]:
 
 # ------------------------------------------------------------------ dict conversion
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-compatible dict of a config dataclass (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    """A JSON-compatible dict of a config dataclass (tuples become lists).
+
+    The recipe's own groups come first and the shared :class:`RunSettings` groups last.
+    """
+    data = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    if isinstance(cfg, RunSettings):
+        shared = [f.name for f in dataclasses.fields(RunSettings)]
+        data = {**{k: v for k, v in data.items() if k not in shared}, **{k: data[k] for k in shared}}
+    return data
 
 
 def _hints(cls: type) -> dict[str, Any]:

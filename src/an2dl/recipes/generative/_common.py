@@ -12,14 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._utils.files import atomic_write_text
 from ...data import get_dataset
 from ...data.core import DataSplits, subset
-from ...engine.checkpoint import atomic_write_text
-from ...engine.trainer import Trainer
 from ...errors import ConfigError
 from ...nn.device import module_device
 from ..base import Recipe, RunResult
-from ..config import TrainerConfig
 
 __all__ = [
     "MNISTImages",
@@ -28,12 +26,11 @@ __all__ = [
     "load_judge",
     "update_results",
     "TimedRecipe",
-    "plain_trainer",
-    "PLAIN_TRAINER_SETTINGS",
     "plot_series",
     "draw_samples",
     "reconstruction_rows",
     "Stopwatch",
+    "check_dims",
 ]
 
 
@@ -105,37 +102,6 @@ class TimedRecipe(Recipe):
         return result
 
 
-def plain_trainer(tc: TrainerConfig, *, progress: bool | None, max_epochs: int | None = None, batch_size: int | None = None,
-                  seed: int | None = None, callbacks: list | None = None) -> Trainer:
-    """A Trainer without run directory (no checkpoints) for the inner trainings of a multi-training recipe.
-
-    It honours every setting of ``tc`` but ``devices``, ``strategy`` (one process) and the validation
-    frequencies (no validation set): see :data:`PLAIN_TRAINER_SETTINGS`.
-    """
-    from ...engine.callbacks import Timer
-
-    timer = [Timer(max_seconds=tc.time_budget_s)] if tc.time_budget_s is not None else []
-    return Trainer(
-        max_epochs=max_epochs if max_epochs is not None else tc.max_epochs,
-        max_steps=tc.max_steps,
-        batch_size=batch_size if batch_size is not None else tc.batch_size,
-        eval_batch_size=tc.eval_batch_size,
-        accumulate_grad_batches=tc.accumulate_grad_batches,
-        seed=seed if seed is not None else tc.seed,
-        accelerator=tc.accelerator,
-        precision=tc.precision,
-        num_workers=tc.num_workers,
-        val_every_n_epochs=None,
-        progress=progress,
-        callbacks=[*timer, *(callbacks or [])],
-    )
-
-
-#: the trainer settings :func:`plain_trainer` honours
-PLAIN_TRAINER_SETTINGS = ("max_epochs", "max_steps", "batch_size", "eval_batch_size", "accumulate_grad_batches", "seed",
-                          "accelerator", "precision", "num_workers", "time_budget_s")
-
-
 def plot_series(
     run_dir: Path,
     name: str,
@@ -197,3 +163,10 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.start, 1)
+
+
+def check_dims(name: str, dims: list[int]) -> list[int]:
+    """``dims`` if it is a non-empty list of positive integers (latent sizes, labels per class), else a ConfigError."""
+    if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims):
+        raise ConfigError(f"{name} must be a non-empty list of positive integers; got {dims!r}")
+    return list(dims)

@@ -25,7 +25,7 @@ from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
 from ...models import get_model
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results
-from ..config import CheckpointConfig, TrainerConfig, standard_callbacks
+from ..config import RunSettings, TrainerConfig, standard_callbacks
 from ._common import (
     JudgeConfig,
     MNISTImages,
@@ -100,14 +100,13 @@ def _adam_wgan_gp() -> OptimizerSpec:
 
 
 @dataclass
-class GANMNISTConfig:
+class GANMNISTConfig(RunSettings):
     data: MNISTImages = field(default_factory=MNISTImages)
     models: MLPGANModels = field(default_factory=MLPGANModels)
     gan: GANObjective = field(default_factory=GANObjective)
     g_optim: OptimizerSpec = field(default_factory=_adam_dcgan)  # generator optimiser (params set to "generator")
     d_optim: OptimizerSpec = field(default_factory=_adam_dcgan)  # discriminator optimiser
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=10, batch_size=64))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     monitor: GANMonitor = field(default_factory=GANMonitor)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 
@@ -136,6 +135,9 @@ class GANMNIST(Recipe):
     summary = "MLP GAN on MNIST: alternating D/G updates, sample grid and Fréchet distance per epoch"
     section = "3.7.1"
     Config = GANMNISTConfig
+    smoke_settings = ("data.limit_train=600", "data.limit_eval=100", "trainer.max_epochs=1", "monitor.frechet_samples=100",
+                      "monitor.grid=16", "judge.limit_train=600", "judge.epochs=1", "judge.n_samples=100",
+                      "models.g_hidden=[32]", "models.d_hidden=[32]")
 
     _extra_callbacks: list[Callback] = []
 
@@ -237,6 +239,9 @@ class DCGANMNIST(GANMNIST):
     summary = "DCGAN on MNIST: transpose-convolution generator, the Fréchet distance curve per epoch"
     section = "3.7.1"
     Config = DCGANMNISTConfig
+    smoke_settings = ("data.limit_train=600", "data.limit_eval=100", "trainer.max_epochs=1", "monitor.frechet_samples=100",
+                      "monitor.grid=16", "judge.limit_train=600", "judge.epochs=1", "judge.n_samples=100",
+                      "models.g_channels=[8,4]", "models.d_channels=[4,8]")
 
 
 @register_recipe
@@ -247,3 +252,6 @@ class WGANGPMNIST(GANMNIST):
     summary = "WGAN with gradient penalty on MNIST (set gan.loss=wgan for weight clipping)"
     section = "3.7.1"
     Config = WGANGPMNISTConfig
+    smoke_settings = ("data.limit_train=600", "data.limit_eval=100", "trainer.max_epochs=1", "monitor.frechet_samples=100",
+                      "monitor.grid=16", "judge.limit_train=600", "judge.epochs=1", "judge.n_samples=100",
+                      "models.g_channels=[8,4]", "models.d_channels=[4,8]", "gan.critic_steps=2")

@@ -15,12 +15,13 @@ from typing import Any
 import torch
 
 from ..._utils.progress import activity
+from ..._utils.rng import seed_everything
 from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
 from ...models import get_model
 from ...nn.device import module_device
 from ..base import RunResult, input_preprocessing, register_recipe
-from ..config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from ..config import RunSettings, TrainerConfig
 from ._common import (
     JudgeConfig,
     MNISTImages,
@@ -71,15 +72,12 @@ class VAEFigures:
 
 
 @dataclass
-class VAEMNISTConfig:
+class VAEMNISTConfig(RunSettings):
     data: MNISTImages = field(default_factory=MNISTImages)
     model: VAEModel = field(default_factory=VAEModel)
     vae: VAEObjective = field(default_factory=VAEObjective)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=1e-3))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=20, batch_size=128))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     figures: VAEFigures = field(default_factory=VAEFigures)
 
@@ -92,6 +90,9 @@ class VAEMNIST(TimedRecipe):
     summary = "variational autoencoder on MNIST: ELBO, sampling, latent interpolation, 2-D latent map"
     section = "3.6.2"
     Config = VAEMNISTConfig
+    smoke_settings = ("data.limit_train=600", "data.limit_eval=100", "trainer.max_epochs=1", "model.hidden=[32]",
+                      "figures.map_size=3", "figures.interpolations=2", "judge.limit_train=600", "judge.epochs=1",
+                      "judge.n_samples=100")
 
     def build(self, cfg: VAEMNISTConfig):
         from ...tasks.generative import VAETask
@@ -130,9 +131,15 @@ class VAEMNIST(TimedRecipe):
             metrics: dict[str, Any] = {
                 f"samples/{k}": v for k, v in scores.items() if not isinstance(v, list)
             }
-            metrics["samples/frechet"] = frechet_distance_from_features(extract_features(judge, samples),
-                                                                        extract_features(judge, x))
+            real = extract_features(judge, x)
+            metrics["samples/frechet"] = frechet_distance_from_features(extract_features(judge, samples), real)
             rec = reconstruction_error(model, x, labels=y, judge=judge)
+            # the same network untrained: how far from digits the decoder's samples start
+            seed_everything(cfg.trainer.seed)
+            untrained = draw_samples(cfg.model.build().to(dev).eval().sample, n,
+                                     torch.Generator().manual_seed(cfg.trainer.seed))
+            metrics["reference/frechet_untrained"] = frechet_distance_from_features(extract_features(judge, untrained),
+                                                                                    real)
         metrics.update({f"test/recon_{k}" if not k.startswith("judge") else f"test/{k}": v for k, v in rec.items()})
         metrics["judge/test_accuracy"] = judge.judge_info["test_accuracy"]
         result.metrics.update(metrics)
