@@ -115,7 +115,7 @@ def test_json_round_trip_rebuilds_the_same_pipeline():
 
 @pytest.mark.parametrize(("steps", "message"), [
     ([{"op": "blur"}], "preprocessing.pipeline[0] op must be one of to_channels, pad, resize, center_crop, normalize, "
-                       "flatten; got 'blur'"),
+                       "flatten, tokenize, window; got 'blur'"),
     ([{"op": "pad", "size": [32]}], "preprocessing.pipeline[0] ('pad') size must be [H, W], two positive integers; "
                                     "got [32]"),
     ([{"op": "resize", "size": [8, 8], "mode": "bicubic"}], "preprocessing.pipeline[0] ('resize') mode must be one of "
@@ -133,6 +133,110 @@ def test_malformed_pipelines_are_refused(steps, message):
     with pytest.raises(ConfigError) as e:
         Preprocess(steps)
     assert str(e.value) == message
+
+
+# ------------------------------------------------------------------------------------------------ text and series steps
+def _symbols() -> dict:
+    from an2dl.data.text import Vocabulary
+
+    return Vocabulary(list("abXY"), tokenizer="char").to_dict()
+
+
+def test_tokenize_encodes_with_the_vocabulary_and_names_unknown_characters():
+    pre = Preprocess([{"op": "tokenize", "vocab": _symbols(), "add_sos": True, "add_eos": True}],
+                     raw_input={"kind": "text"})
+    assert pre.input_kind == "text" and pre.vocabulary.itos[4:] == ["a", "b", "X", "Y"]
+    assert pre("abYX").tolist() == [2, 4, 5, 7, 6, 3]  # <sos> a b Y X <eos>
+    assert pre("aZ!").tolist() == [2, 4, 1, 1, 3]  # outside the vocabulary: <unk>
+    assert pre.unknown_tokens("aZ!Z") == ["Z", "!"]
+    plain = Preprocess([{"op": "tokenize", "vocab": _symbols()}])
+    assert plain.steps[0]["add_sos"] is False and plain("ba").tolist() == [5, 4]
+    with pytest.raises(DataError, match="^f.txt: a text pipeline reads a str; got Tensor$"):
+        pre(torch.zeros(3), source="f.txt")
+    # the normalisation is the vocabulary's tokenizer's: a lower-casing word vocabulary lower-cases
+    from an2dl.data.text import Vocabulary
+
+    words = Vocabulary.build(["the cat sat"], tokenizer="word")
+    assert Preprocess([{"op": "tokenize", "vocab": words.to_dict()}])("The CAT").tolist() == \
+        words.encode("the cat").tolist()
+
+
+def test_window_cuts_delay_taps_and_refuses_a_short_series():
+    pre = Preprocess([{"op": "window", "size": 4}], raw_input={"kind": "series", "features": ["value"]})
+    series = torch.arange(10.0)
+    windows = pre(series)
+    assert windows.shape == (7, 4, 1) and torch.equal(windows[2, :, 0], torch.tensor([2.0, 3.0, 4.0, 5.0]))
+    assert pre.window_bounds(10) == [(i, i + 4) for i in range(7)] and pre.features == ["value"]
+    assert pre(series.reshape(2, 5, 1)).shape == (2, 2, 4, 1)  # a batch of series: [B, M, size, D]
+    with pytest.raises(DataError) as e:
+        pre(torch.arange(3.0), source="short.csv")
+    assert str(e.value) == ("short.csv: preprocessing step 0 ('window') cuts the series into windows of 4 steps; got a "
+                            "series of 3 step(s) (columns value); give at least 4 steps")
+    chunks = Preprocess([{"op": "window", "size": 3, "stride": 3}], raw_input={"kind": "series", "features": ["u", "v"]})
+    assert chunks(torch.rand(6, 2)).shape == (2, 3, 2) and chunks.window_bounds(6) == [(0, 3), (3, 6)]
+    with pytest.raises(DataError, match=r"a series of 7 steps \(columns u, v\) leaves 1 step\(s\) over; give 3 \+ "
+                                        r"k × 3 steps \(e.g. 6\)$"):
+        chunks(torch.rand(7, 2), source="f.csv")
+    with pytest.raises(DataError, match=r"^f.csv: the model reads series of 2 feature\(s\) \(u, v\); got 3 per step$"):
+        chunks(torch.rand(6, 3), source="f.csv")
+    whole = Preprocess([], raw_input={"kind": "series", "features": ["u"]})  # no window: the series is one input
+    assert whole.input_kind == "series" and whole(torch.rand(5)).shape == (1, 5, 1) and whole.window_bounds(5) == [(0, 5)]
+
+
+def test_text_and_series_pipelines_round_trip_through_json():
+    for pre in (Preprocess([{"op": "tokenize", "vocab": _symbols(), "add_eos": True}], raw_input={"kind": "text"}),
+                Preprocess([{"op": "window", "size": 8, "stride": 2}], raw_input={"kind": "series", "features": ["a", "b"]})):
+        back = Preprocess.from_dict(json.loads(json.dumps(pre.to_dict())))
+        assert back == pre and back.input_kind == pre.input_kind
+
+
+@pytest.mark.parametrize(("steps", "raw", "message"), [
+    ([{"op": "window", "size": 4, "stride": 5}], None, "preprocessing.pipeline[0] ('window') stride must be at most "
+                                                       "size (4), so that no step falls between two windows; got 5"),
+    ([{"op": "window", "size": 0}], None, "preprocessing.pipeline[0] ('window') size must be a positive integer; got 0"),
+    ([{"op": "tokenize", "vocab": {"tokens": []}}], None, "preprocessing.pipeline[0] ('tokenize') vocab is not a "
+                                                          "vocabulary: a vocabulary needs the keys"),
+    ([{"op": "window", "size": 4}, {"op": "flatten"}], None, "preprocessing.pipeline mixes steps for image and series "
+                                                             "inputs; a pipeline reads one kind of input"),
+    ([{"op": "window", "size": 4}], {"kind": "text"}, "preprocessing.raw_input describes text inputs but the "
+                                                      "pipeline's steps read series inputs"),
+    ([], {"kind": "series", "features": ["a", "a"]}, "preprocessing.raw_input of a series is"),
+])
+def test_malformed_text_and_series_pipelines_are_refused(steps, raw, message):
+    with pytest.raises(ConfigError) as e:
+        Preprocess(steps, raw_input=raw)
+    assert str(e.value).startswith(message)
+
+
+def test_series_files_are_read_by_column_name(tmp_path):
+    from an2dl.data.inputs import read_series_input
+
+    (tmp_path / "h.csv").write_text("# a comment\nstep,carrier,cue\n0,0.5,1\n\n1,-0.25,0\n")
+    x = read_series_input(tmp_path / "h.csv", ["cue", "carrier"])  # picked by name, in the model's order
+    assert x.tolist() == [[1.0, 0.5], [0.0, -0.25]]
+    (tmp_path / "plain.txt").write_text("1 2\n3 4\n")
+    assert read_series_input(tmp_path / "plain.txt", ["a", "b"]).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    np.save(tmp_path / "s.npy", np.arange(3))
+    assert read_series_input(tmp_path / "s.npy", ["v"]).tolist() == [[0.0], [1.0], [2.0]]  # integers are numbers
+    with pytest.raises(DataError, match=r"h.csv: the model reads the column\(s\) cue, gain; the header step, carrier, "
+                                        r"cue lacks gain$"):
+        read_series_input(tmp_path / "h.csv", ["cue", "gain"])
+    with pytest.raises(DataError, match=r"plain.txt: the model reads 1 column\(s\) \(v\); got 2 per step"):
+        read_series_input(tmp_path / "plain.txt", ["v"])
+    (tmp_path / "bad.csv").write_text("1,2\n3,x\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 2: 'x' is not a number$"):
+        read_series_input(tmp_path / "bad.csv")
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    with pytest.raises(DataError, match=r"ragged.csv, line 2: expected 2 numbers like the first line; got 1$"):
+        read_series_input(tmp_path / "ragged.csv")
+    (tmp_path / "nan.csv").write_text("1\nnan\n")
+    with pytest.raises(DataError, match="NaN"):
+        read_series_input(tmp_path / "nan.csv")
+
+
+def test_language_models_recorded_before_pipelines_get_their_vocabulary_as_a_stand_in():
+    legacy = Preprocess.for_metadata({"preprocessing": {"vocab": _symbols(), "input": "character ids [B, T]"}})
+    assert not legacy.recorded and legacy.input_kind == "text" and legacy("ab").tolist() == [4, 5]
 
 
 def test_models_without_a_pipeline_keep_the_old_resize(tmp_path):

@@ -13,10 +13,12 @@ from an2dl.data.sequences import (
     TEMPORAL_ORDER_SYMBOLS,
     adding_problem,
     chronological_splits,
+    cued_sine,
     leaky_integrator,
     noisy_sine,
     sliding_windows,
     temporal_order,
+    temporal_order_texts,
 )
 from an2dl.data.text import Vocabulary
 from an2dl.errors import ConfigError, DataError, DataNotFoundError
@@ -108,7 +110,7 @@ def test_leaky_integrator_follows_its_recurrence():
 
 
 def test_registered_synthetic_datasets():
-    assert {"noisy-sine", "adding-problem", "temporal-order", "leaky-integrator"} <= set(an2dl.list_datasets())
+    assert {"noisy-sine", "cued-sine", "adding-problem", "temporal-order", "leaky-integrator"} <= set(an2dl.list_datasets())
     data = an2dl.get_dataset("adding-problem", length=12, n_train=50, n_val=10, n_test=10, seed=3)
     assert data.sizes() == {"train": 50, "val": 10, "test": 10}
     assert not torch.equal(data.train.tensors[0][:10], data.val.tensors[0])  # independent draws
@@ -119,6 +121,53 @@ def test_registered_synthetic_datasets():
     sine = an2dl.get_dataset("noisy-sine", length=400, window=8, horizon=2)
     assert sine.train[0][0].shape == (8, 1) and sine.train[0][1].shape == (2,)
     assert an2dl.get_dataset("leaky-integrator", n_train=4, n_val=2, n_test=2).train[0][1].shape == (30, 1)
+
+
+def test_cued_sine_holds_the_amplitude_of_the_latest_earlier_cue():
+    inputs, y, clean = cued_sine(400, period=10.0, noise_std=0.0, min_gap=20, max_gap=30, seed=1)
+    cue, carrier = inputs[:, 0], inputs[:, 1]
+    times = torch.nonzero(cue).flatten()
+    gaps = times[1:] - times[:-1]
+    assert int(gaps.min()) >= 20 and int(gaps.max()) <= 30 and int(times[0]) < 30
+    assert ((cue[times].abs() >= 0.5) & (cue[times].abs() <= 1.5)).all()
+    assert torch.equal(y, clean)  # noise_std = 0
+    for k in range(400):
+        before = times[times < k]
+        amplitude = float(cue[before[-1]]) if len(before) else 0.0
+        assert float(clean[k]) == pytest.approx(amplitude * float(carrier[k]), abs=1e-6)
+    assert torch.allclose(carrier[10:], carrier[:-10], atol=1e-5)  # the carrier's period
+
+
+def test_cued_sine_dataset_shares_targets_across_windows_and_records_its_pipeline():
+    taps = an2dl.get_dataset("cued-sine", length=600, window=8, warmup=24)
+    context = an2dl.get_dataset("cued-sine", length=600, window=24, warmup=24)
+    for split in ("train", "val", "test"):
+        a, b = getattr(taps, split).tensors, getattr(context, split).tensors
+        assert torch.equal(a[1], b[1]) and torch.equal(a[0], b[0][:, -8:])
+    inputs, y, _ = cued_sine(600)
+    lo, hi = taps.info.extra["bounds"]["test"]
+    assert torch.equal(taps.test.tensors[0][0], inputs[lo + 24 - 8:lo + 24]) and float(taps.test.tensors[1][0]) == float(y[lo + 24])
+    assert taps.info.preprocess == {"pipeline": [{"op": "window", "size": 8, "stride": 1}],
+                                    "raw_input": {"kind": "series", "features": ["cue", "carrier"]}}
+    with pytest.raises(ConfigError, match="window <= warmup"):
+        an2dl.get_dataset("cued-sine", window=32, warmup=16)
+
+
+def test_sequence_datasets_make_their_inputs_with_the_recorded_pipeline():
+    from an2dl.data.datasets.sequence_tasks import encode_texts, temporal_order_pipeline
+    from an2dl.data.preprocess import Preprocess
+
+    # the temporal-order sequences, written as text and read back by the pipeline, are the generator's ids
+    texts, labels = temporal_order_texts(30, seed=4)
+    tokens, lengths, labels2 = temporal_order(30, seed=4)
+    ids, n = encode_texts(temporal_order_pipeline(), texts, 50)
+    assert torch.equal(ids, tokens) and torch.equal(n, lengths) and torch.equal(labels, labels2)
+    assert all(set(t) <= set("abcdXY") and len(t) == int(k) - 2 for t, k in zip(texts, lengths))
+    sine = an2dl.get_dataset("noisy-sine", length=200, window=8)
+    pre = Preprocess.from_dict(sine.info.preprocess)
+    assert pre.window == (8, 1) and pre.features == ["value"]
+    adding = an2dl.get_dataset("adding-problem", length=12, n_train=4, n_val=2, n_test=2)
+    assert Preprocess.from_dict(adding.info.preprocess).window == (12, 12)
 
 
 # ------------------------------------------------------------------------------------------------- characters

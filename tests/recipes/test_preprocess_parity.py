@@ -1,4 +1,4 @@
-"""Predict/evaluation parity for every recipe that exports an image model, for ONNX, and for text prompts.
+"""Predict/evaluation parity for every recipe that exports an image, series or text model, for ONNX, and for prompts.
 
 Each image recipe is run for one epoch at the cheap settings of
 ``test_recipe_commands.CASES``; ``PARITY_N`` of its raw test images are
@@ -7,8 +7,19 @@ predict``.  A classifier's printed class must equal, file by file, the class
 the evaluation loop (``an2dl eval``'s task and data, :func:`load_run_task`,
 through ``Trainer.predict``) gives the same test sample; an autoencoder's
 reconstruction PNG must equal its model's output on the evaluation input up to
-8-bit rounding.  The recipes that export no image model are listed with the
-reason they are left out, and every registered recipe is in one of the two lists.
+8-bit rounding.
+
+Each sequence recipe writes ``PARITY_N`` test samples in its dataset's native
+form — series as CSV files with a header (the forecast's whole test part, or
+one file per sequence), temporal-order sequences as lines of a text file,
+Shakespeare as text files of validation windows — checks that the recorded
+pipeline makes the recipe's inputs from them, and compares ``an2dl predict``'s
+output with the evaluation loop's, sample by sample: forecasts and per-step
+values to the 6 printed digits, classes exactly, and the language model's
+greedy next character (``--length 1 --temperature 0``) with the evaluation
+loop's most likely one.  The same through onnxruntime where the model exports
+to ONNX.  The recipes left out are listed with the reason, and every
+registered recipe is in one of the lists.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from test_recipe_commands import CASES
 
 import an2dl
 from _generative_support import small_judge, use_session_cache
+from an2dl._utils.rng import derive_seed
 from an2dl.cli.main import main
 from an2dl.data.core import subset
 from an2dl.data.images import read_image
@@ -39,38 +51,48 @@ from conftest import require_data
 #: test images compared per recipe
 PARITY_N = 50
 
-#: recipes that export no image model, and why each is left out
+#: recipes whose exported models read no image or text or series file, and why each is left out
 NOT_IMAGE: dict[str, str] = {
-    "adding-problem": "sequence regression (out of scope: sequences)",
-    "char-lstm-shakespeare": "character language model (out of scope: sequences; prompts are tested below)",
-    "forecast-sine": "sequence forecasting (out of scope: sequences)",
-    "learned-initial-state": "sequence regression (out of scope: sequences)",
-    "seq-classify": "sequence classification (out of scope: sequences)",
-    "mlp-sine": "regression on scalar inputs, no image",
-    "mlp-xor": "binary classification of 2-D points, no image",
-    "perceptron-logic": "binary classification of 2-D points, no image",
-    "restarts-demo": "binary classification of 2-D points, no image",
-    "knn-digits": "exports no model (a k-NN classifier stores its training set)",
-    "filters-demo": "exports no model (it draws filter responses)",
-    "gan-mnist": "the exported generator maps noise to images: it reads no image",
-    "dcgan-mnist": "the exported generator maps noise to images: it reads no image",
-    "wgan-gp-mnist": "the exported generator maps noise to images: it reads no image",
+    "mlp-sine": "its model reads numbers as they are typed (no preprocessing pipeline to compare)",
+    "mlp-xor": "its model reads 2-D points as they are typed (no preprocessing pipeline to compare)",
+    "perceptron-logic": "its perceptrons read 2-D points as they are typed (no preprocessing pipeline to compare)",
+    "restarts-demo": "its model reads 2-D points as they are typed (no preprocessing pipeline to compare)",
+    "knn-digits": "exports no model (a k-NN classifier stores its training set; predict refuses the run)",
+    "filters-demo": "trains and exports no model (it draws filter responses)",
+    "conv-vs-dense": "trains and exports no model (it compares a convolution with its dense matrix)",
+    "gan-mnist": "the exported generator maps noise to images: it reads no input (predict draws --samples)",
+    "dcgan-mnist": "the exported generator maps noise to images: it reads no input (predict draws --samples)",
+    "wgan-gp-mnist": "the exported generator maps noise to images: it reads no input (predict draws --samples)",
+    **{name: "an image-to-image network: it reads the degraded image as an array (the recipe's degradation is not "
+             "a file pipeline) and returns an image; its outputs are compared with the evaluation loop in "
+             "tests/recipes/generative/test_image_to_image.py"
+       for name in ("superres-mnist", "inpaint-mnist", "colorize-shapes")},
+    **{name: "a segmentation model: predict writes masks of the file's size, compared with the evaluation loop in "
+             "tests/recipes/segmentation/test_segmentation_recipes.py"
+       for name in ("unet-membrane", "encoder-decoder-vs-unet", "fcn-shapes", "patch-vs-full")},
+}
+
+#: recipes that export a text or series model: the models compared (None: the run's only model); see
+#: test_sequence_predict_matches_the_evaluation_loop
+SEQUENCE: dict[str, list[str | None]] = {
+    "forecast-sine": ["delay_tap_mlp", "lstm"], "adding-problem": ["lstm"], "learned-initial-state": ["learnable-seed0"],
+    "seq-classify": [None], "char-lstm-shakespeare": [None],
 }
 
 #: recipes that export an image model: the model compared (None: the run's only model)
 IMAGE: dict[str, str | None] = {
-    "lenet5-digits": None, "cnn-digits": None, "linear-digits": None, "mlp-digits": None, "digits-kfold": None,
+    "lenet5-digits": None, "shift-and-stitch-demo": None, "cnn-digits": None, "linear-digits": None, "mlp-digits": None, "digits-kfold": None,
     "tta-comparison": None, "augmentation-comparison": "none", "init-comparison": "xavier",
     "overfitting-digits": "early_stopping", "optimizer-comparison": "adam", "vanishing-gradients": "relu",
     "lenet5-mnist": None, "mlp-mnist": None, "cnn-mnist": None, "transfer-mnist": None,
-    "ae-mnist": None, "conv-ae-mnist": None, "vae-mnist": None, "ae-latent-sweep-mnist": "d2",
+    "ae-mnist": None, "kmeans-digits": None, "conv-ae-mnist": None, "vae-mnist": None, "ae-latent-sweep-mnist": "d2",
     "ae-generative-mnist": "vae-d2", "ae-pretrain-mnist": "pretrained-finetuned-n5-r0",
 }
 
 
 def test_every_recipe_is_compared_or_left_out_with_a_reason():
-    assert set(IMAGE) | set(NOT_IMAGE) == set(an2dl.list_recipes())
-    assert not set(IMAGE) & set(NOT_IMAGE)
+    assert set(IMAGE) | set(SEQUENCE) | set(NOT_IMAGE) == set(an2dl.list_recipes())
+    assert len(IMAGE) + len(SEQUENCE) + len(NOT_IMAGE) == len(an2dl.list_recipes())
 
 
 def _settings(name: str) -> list[str]:
@@ -231,3 +253,176 @@ def test_prompt_characters_outside_the_vocabulary_are_read_as_unk_with_a_warning
     # a prompt inside the vocabulary gives no warning
     code = main(["predict", str(run_dir), "--prompt", "RO", "--length", "5"])
     assert code == 0 and capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------------------------------------ sequences and texts
+#: the settings of each sequence recipe's parity run: cheap, with at least PARITY_N test samples
+SEQUENCE_SETTINGS: dict[str, list[str]] = {
+    "forecast-sine": ["data.length=800", "model.hidden_size=8", "model.mlp_hidden=[8]",
+                      'model.names=["delay_tap_mlp","lstm"]'],
+    "adding-problem": ["data.length=12", "data.n_train=256", "data.n_val=64", "data.n_test=64", "trainer.max_steps=20",
+                       "trainer.val_every_n_steps=10", "probe_batch=8", "model.hidden_size=8", 'model.cells=["lstm"]'],
+    "learned-initial-state": ["seeds=[0]", "trainer.max_steps=10", "data.n_train=64", "data.n_test=64"],
+    "seq-classify": ["data.n_train=256", "data.n_val=64", "data.n_test=64", "model.hidden_size=8"],
+    "char-lstm-shakespeare": ["data.seq_len=32", "data.train_stride=4096", "model.hidden_size=16",
+                              "model.embedding_dim=8", "trainer.time_budget_s=null", "sample.length=10",
+                              "stream_eval=false"],
+}
+
+
+def _write_csv(path: Path, header: list[str], rows: torch.Tensor) -> Path:
+    lines = [",".join(header)] + [",".join(repr(float(v)) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _sequence_files(name: str, folder: Path, cfg, data, pipeline: Preprocess) -> tuple[list[Path], list[str]]:
+    """Test samples of ``name`` written in the dataset's native form, and the names predict gives their outputs.
+
+    Series are CSV files with a header, texts UTF-8 files; every file is what a
+    user would hand to ``an2dl predict``, made from the raw data, not from the
+    model's inputs; the recorded ``pipeline`` must make the recipe's test inputs from them.
+    """
+    from an2dl.data.sequences import adding_problem, cued_sine, leaky_integrator, temporal_order_texts
+
+    folder.mkdir()
+    # the synthetic datasets' test draw (all of it, then its first samples)
+    test_seed = derive_seed(getattr(cfg.data, "seed", 0), data.info.name, "test") % 2**31
+    inputs_of = data.test.tensors[0][:PARITY_N] if name != "char-lstm-shakespeare" else None
+    if name == "forecast-sine":
+        d = cfg.data
+        inputs, y, _ = cued_sine(d.length, period=d.period, noise_std=d.noise_std, min_gap=d.min_gap,
+                                 max_gap=d.max_gap, seed=d.seed)
+        lo, hi = data.info.extra["bounds"]["test"]
+        # the whole test part, with columns predict does not read (step, y): the header picks cue and carrier
+        rows = torch.cat([torch.arange(lo, hi)[:, None].float(), inputs[lo:hi], y[lo:hi, None]], dim=1)
+        path = _write_csv(folder / "test.csv", ["step", "cue", "carrier", "y"], rows)
+        warmup, window = data.info.extra["warmup"], data.info.extra["window"]
+        windows = pipeline(inputs[lo:hi])
+        assert torch.equal(windows[warmup - window:warmup - window + PARITY_N], inputs_of)
+        # eval sample j forecasts step lo + warmup + j: the window [warmup + j - window, warmup + j) of the file
+        return [path], [f"{path}[{warmup + j - window}:{warmup + j}]" for j in range(PARITY_N)]
+    if name == "adding-problem":
+        x = adding_problem(cfg.data.n_test, cfg.data.length, seed=test_seed)[0][:PARITY_N]
+        assert torch.equal(pipeline(x)[:, 0], inputs_of)
+        paths = [_write_csv(folder / f"{i:03d}.csv", ["value", "marker"], x[i]) for i in range(PARITY_N)]
+        return paths, [str(p) for p in paths]
+    if name == "learned-initial-state":
+        d = cfg.data
+        u = leaky_integrator(d.n_test, d.length, decay=d.decay, initial_value=d.initial_value, seed=test_seed)[0][:PARITY_N]
+        assert torch.equal(pipeline(u)[:, 0], inputs_of)
+        paths = [_write_csv(folder / f"{i:03d}.csv", ["u"], u[i]) for i in range(PARITY_N)]
+        return paths, [str(p) for p in paths]
+    if name == "seq-classify":
+        d = cfg.data
+        texts = temporal_order_texts(d.n_test, min_length=d.min_length, max_length=d.max_length, seed=test_seed)[0]
+        texts = texts[:PARITY_N]
+        for text, ids in zip(texts, inputs_of):
+            assert torch.equal(pipeline(text), ids[ids != 0])
+        path = folder / "test.txt"
+        path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        return [path], [f"{path}:{i + 1}" for i in range(PARITY_N)]
+    # char-lstm-shakespeare: validation windows as the text they were cut from
+    root = Path(require_data("tinyshakespeare"))
+    text = (root / "input.txt").read_text(encoding="utf-8")
+    start = data.info.extra["characters"]["train"]
+    T = cfg.data.seq_len
+    paths = []
+    for i in range(PARITY_N):
+        path = folder / f"{i:03d}.txt"
+        path.write_text(text[start + i * T:start + (i + 1) * T], encoding="utf-8")
+        assert torch.equal(pipeline(path.read_text(encoding="utf-8")), data.val[i][0])
+        paths.append(path)
+    return paths, [str(p) for p in paths]
+
+
+def _evaluation_outputs(name: str, task, data) -> torch.Tensor:
+    """What the evaluation loop predicts for the first PARITY_N test samples (validation windows for the text model)."""
+    trainer = Trainer(max_epochs=1, eval_batch_size=256, progress=False, accelerator="cpu")
+    split = data.val if name == "char-lstm-shakespeare" else data.test
+    out = trainer.predict(task, subset(split, torch.arange(PARITY_N)))
+    if name == "char-lstm-shakespeare":
+        return out[:, -1].argmax(dim=-1)  # the most likely character after each window
+    if name == "seq-classify":
+        return out.argmax(dim=-1)
+    return out.reshape(PARITY_N, -1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SEQUENCE))
+def test_sequence_predict_matches_the_evaluation_loop(name, tmp_path, capsys):
+    """``an2dl predict`` on test samples written as CSV/text gives the evaluation loop's outputs, sample by sample."""
+    settings = ["trainer.accelerator=cpu", "trainer.max_epochs=1", *SEQUENCE_SETTINGS[name]]
+    if name == "char-lstm-shakespeare":
+        require_data("tinyshakespeare")
+    run_dir = tmp_path / name
+    an2dl.run(name, settings, run_dir=run_dir, progress=False)
+    os.environ.pop("AN2DL_RUN_DIR", None)
+    for model_name in SEQUENCE[name]:
+        select = [] if model_name is None else ["--model", model_name]
+        home = run_dir if model_name is None else run_dir / "variants" / model_name
+        meta = json.loads((home / "model" / "model.json").read_text())
+        pipeline = Preprocess.from_dict(meta["preprocessing"])
+        assert pipeline.recorded and pipeline.input_kind in ("series", "text")
+        _, cfg, task, data = load_run_task(run_dir, model=model_name)
+        files, names = _sequence_files(name, tmp_path / f"files-{model_name}", cfg, data, pipeline)
+        expected = _evaluation_outputs(name, task, data)
+        if name == "char-lstm-shakespeare":
+            out = tmp_path / "continued"
+            lines = _predict(capsys, run_dir, files, "--length", "1", "--temperature", "0", "--out", str(out))
+            assert len(lines) == PARITY_N
+            vocab = pipeline.vocabulary
+            got = [vocab.stoi[(out / f"{f.stem}.sample.txt").read_text(encoding="utf-8")[-1]] for f in files]
+            assert got == expected.tolist(), f"{name}: predict and the evaluation loop pick other next characters"
+        elif name == "seq-classify":
+            lines = _predict(capsys, run_dir, files, *select)
+            assert [line.rsplit(": ", 1)[0] for line in lines] == names
+            classes = meta["class_names"]
+            got = [classes.index(line.rsplit(": ", 1)[1].split(" (")[0]) for line in lines]
+            assert got == expected.tolist(), f"{name}: predict and the evaluation loop disagree"
+        else:
+            lines = dict(line.split(": ", 1) for line in _predict(capsys, run_dir, files, *select))
+            got = torch.tensor([[float(v) for v in lines[n].split(", ")] for n in names])
+            assert got.shape == expected.shape
+            # printed with 6 significant digits
+            assert torch.allclose(got, expected, rtol=2e-5, atol=2e-6), f"{name} {model_name}: predict differs"
+        offset = data.info.extra["warmup"] - data.info.extra["window"] if name == "forecast-sine" else 0
+        onnx = _check_onnx(capsys, name, run_dir, select, files, expected, tmp_path / f"{model_name}.onnx", offset)
+        with capsys.disabled():  # the counts, for the record
+            print(f"\n{name} {model_name or ''}: predict {PARITY_N}/{PARITY_N} equal; ONNX {onnx}")
+
+
+def _check_onnx(capsys, name: str, run_dir: Path, select: list[str], files: list[Path], expected: torch.Tensor,
+                onnx_path: Path, offset: int) -> str:
+    """The ONNX graph, fed the pipeline its metadata records, gives the evaluation loop's outputs on the same files.
+
+    ``offset``: the index of the first evaluation sample among the windows the files give.
+
+    Returns:
+        ``"50/50 equal"``, or why the model has no ONNX graph.
+    """
+    import onnxruntime as ort
+
+    from an2dl.data.inputs import read_series_input
+
+    capsys.readouterr()
+    code = main(["export", str(run_dir), "--format", "onnx", "--out", str(onnx_path), *select])
+    err = capsys.readouterr().err
+    if name == "seq-classify":  # variable-length texts: refused, saying why
+        assert code == 2 and "reads texts of any length" in err, err
+        return "export refused (variable-length texts)"
+    assert code == 0, err
+    pre = onnx_preprocess(onnx_path)
+    assert pre is not None and pre.recorded
+    session = ort.InferenceSession(str(onnx_path))
+    if pre.input_kind == "text":
+        ids = torch.stack([pre(f.read_text(encoding="utf-8")) for f in files])
+        logits = session.run(None, {"input": ids.numpy()})[0]
+        got = torch.from_numpy(logits[:, -1].argmax(axis=-1))
+        assert torch.equal(got, expected), f"{name}: ONNX picks other next characters"
+    else:
+        windows = torch.cat([pre(read_series_input(f, pre.features)) for f in files])[offset:offset + PARITY_N]
+        got = torch.from_numpy(session.run(None, {"input": windows.numpy()})[0]).reshape(PARITY_N, -1)
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5), f"{name}: ONNX differs by {(got - expected).abs().max()}"
+    return f"{PARITY_N}/{PARITY_N} equal"
+

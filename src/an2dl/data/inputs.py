@@ -7,6 +7,8 @@
   numbers written on the command line (``0.5``, ``0,1``).
 * :func:`read_sequence_input` — one sequence from a ``.npy`` file: token ids
   ``[T]`` (an integer array) or features ``[T, D]`` (a float array).
+* :func:`read_series_input` — a numeric series ``[N, D]`` from a CSV/text
+  file (an optional header picks the model's columns by name) or a ``.npy`` array.
 * :func:`read_text_input` — a UTF-8 text file.
 * :func:`check_finite`, :func:`check_value_range` — refuse NaN/Inf, and
   values outside the model's declared range unless told to clip them.
@@ -43,6 +45,7 @@ __all__ = [
     "read_image_input",
     "read_vector_input",
     "read_sequence_input",
+    "read_series_input",
     "read_text_input",
     "check_finite",
     "check_value_range",
@@ -379,6 +382,86 @@ def read_sequence_input(path: str | os.PathLike) -> torch.Tensor:
         raise DataError(f"{path}: a sequence of features must have shape [T] or [T, D] with T >= 1; got {list(arr.shape)}")
     arr = arr.astype(np.float32)
     return check_finite(torch.from_numpy(np.ascontiguousarray(arr.reshape(len(arr), -1))), str(path))
+
+
+def _number(field: str) -> float | None:
+    try:
+        return float(field)
+    except ValueError:
+        return None
+
+
+def read_series_input(path: str | os.PathLike, features: Sequence[str] | None = None) -> torch.Tensor:
+    """One numeric series ``[N, D]`` from a CSV/text file or a ``.npy`` array, its columns in the model's order.
+
+    A CSV or text file holds one step per line, its numbers separated by
+    commas, semicolons or white space; blank lines and lines starting with
+    ``#`` are skipped.  A first line that is not numbers is a header naming
+    the columns: the model's ``features`` are then picked by name (other
+    columns, e.g. a time stamp, are left out); without a header the file must
+    have exactly the model's columns, in its order.  A ``.npy`` array is
+    ``[N]`` (one feature) or ``[N, D]``; integer arrays are numbers, not token ids.
+
+    Args:
+        path: the file.
+        features: the column names the model reads (``preprocessing.raw_input.features``);
+            ``None``: every column, as it is.
+
+    Returns:
+        float32 ``[N, D]``, finite, ``N >= 1``.
+
+    Raises:
+        DataNotFoundError: no such file.
+        DataError: an unreadable file, rows of different lengths, a field that is
+            not a number, a header without one of ``features``, another number of
+            columns than ``features``, no steps, NaN/Inf.
+    """
+    path = _existing(path, "series file")
+    if path.suffix == ".npy":
+        arr = _load_numbers(path)
+        if arr.ndim not in (1, 2) or len(arr) == 0:
+            raise DataError(f"{path}: a series must have shape [N] or [N, D] with N >= 1; got {list(arr.shape)}")
+        x = torch.from_numpy(np.ascontiguousarray(arr.astype(np.float32).reshape(len(arr), -1)))
+        header: list[str] | None = None
+    else:
+        text = read_text_input(path)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                rows.append([f.strip() for f in line.replace(";", ",").replace("\t", ",").split(",")]
+                            if ("," in line or ";" in line) else line.split())
+                lines.append(number)
+        header = None
+        if rows and any(_number(f) is None for f in rows[0]):
+            header, rows, lines = rows[0], rows[1:], lines[1:]
+        if not rows:
+            raise DataError(f"{path}: expected a series, one step of numbers per line; found no steps")
+        width = len(header) if header is not None else len(rows[0])
+        values = []
+        for number, row in zip(lines, rows):
+            if len(row) != width:
+                raise DataError(f"{path}, line {number}: expected {width} numbers like the "
+                                f"{'header' if header is not None else 'first line'}; got {len(row)}")
+            parsed = [_number(f) for f in row]
+            if any(v is None for v in parsed):
+                bad = row[parsed.index(None)]
+                raise DataError(f"{path}, line {number}: {bad!r} is not a number")
+            values.append(parsed)
+        x = torch.tensor(values, dtype=torch.float32)
+    names = list(features) if features is not None else None
+    if names is not None:
+        if header is not None:
+            missing = [n for n in names if n not in header]
+            if missing:
+                raise DataError(f"{path}: the model reads the column(s) {', '.join(names)}; the header "
+                                f"{', '.join(header)} lacks {', '.join(missing)}")
+            x = x[:, [header.index(n) for n in names]]
+        elif x.shape[1] != len(names):
+            raise DataError(f"{path}: the model reads {len(names)} column(s) ({', '.join(names)}); got "
+                            f"{x.shape[1]} per step (name them in a header line to pick columns)")
+    return check_finite(x.contiguous(), str(path))
 
 
 def read_text_input(path: str | os.PathLike) -> str:

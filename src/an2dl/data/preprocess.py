@@ -1,15 +1,20 @@
 """Evaluation-time preprocessing as data: a pipeline of JSON steps stored with the model (DESIGN §7).
 
-A dataset builder declares how its raw images become a model's input as a
-:class:`Preprocess`, applies it to its own images, and records it in
-:attr:`~an2dl.data.core.DatasetInfo.preprocess`; the exported ``model.json``
-carries the same steps (``preprocessing.pipeline`` and
-``preprocessing.raw_input``), :func:`an2dl.load` rebuilds them as
+A dataset builder declares how its raw inputs — images, texts or numeric
+series — become a model's input as a :class:`Preprocess`, applies it to its
+own raw data, and records it in :attr:`~an2dl.data.core.DatasetInfo.preprocess`;
+the exported ``model.json`` carries the same steps (``preprocessing.pipeline``
+and ``preprocessing.raw_input``), :func:`an2dl.load` rebuilds them as
 ``model.preprocess`` and ``an2dl predict`` applies them to a user's files.
-One pipeline therefore prepares the test images the report measures and the
-images a user classifies.
+One pipeline therefore prepares the test inputs the report measures and the
+inputs a user gives.
 
-Steps (each a JSON object, applied in order):
+A pipeline reads one kind of raw input, named by ``raw_input``: images
+(``{"channels": 1, "size": [28, 28]}``), text (``{"kind": "text"}``) or
+numeric series (``{"kind": "series", "features": ["value"]}``, the columns of
+a CSV file in order).  Image steps, the text step and the series step do not mix.
+
+Image steps (each a JSON object, applied in order):
 
 * ``{"op": "to_channels", "channels": 1}`` — alpha dropped (4 → 3), colour
   averaged to grey with the luma weights (3 → 1), grey repeated (1 → 3);
@@ -26,10 +31,30 @@ Steps (each a JSON object, applied in order):
   per channel; only ``flatten`` may follow it;
 * ``{"op": "flatten"}`` — ``[C, H, W]`` → ``[C·H·W]`` for vector models; last.
 
+Text step (the only step of a text pipeline):
+
+* ``{"op": "tokenize", "vocab": {...}, "add_sos": false, "add_eos": false}`` —
+  the text normalised and split by the vocabulary's tokenizer
+  (``vocab["tokenizer"]``: level, Unicode ``normalization``, ``lowercase`` —
+  the text normalisation is the vocabulary's own, so the two cannot drift),
+  then numbered by :meth:`~an2dl.data.text.Vocabulary.encode`; tokens outside
+  the vocabulary become ``<unk>`` (:meth:`Preprocess.unknown_tokens` names
+  them); ``add_sos``/``add_eos`` put ``<sos>``/``<eos>`` around the ids.
+
+Series step (the only step of a series pipeline; a series pipeline without it
+hands the whole series to the model as one sequence):
+
+* ``{"op": "window", "size": 16, "stride": 1}`` — windows of ``size``
+  consecutive steps starting every ``stride`` steps, the last one ending at the
+  series' last step (the delay taps of notes §4.1); a series shorter than
+  ``size``, or one whose steps after the last window would be left out, is refused.
+
 Shape:
-    ``Preprocess(...)(x)``: ``x`` float ``[C, H, W]`` or ``[B, C, H, W]`` in
-    [0, 1] → the model input ``[C', H', W']`` / ``[B, C', H', W']`` (``[D]`` /
-    ``[B, D]`` after ``flatten``).
+    images: ``x`` float ``[C, H, W]`` or ``[B, C, H, W]`` in [0, 1] → the model
+    input ``[C', H', W']`` / ``[B, C', H', W']`` (``[D]`` / ``[B, D]`` after ``flatten``);
+    text: a ``str`` → int64 ids ``[T]``;
+    series: float ``[N]`` / ``[N, D]`` → windows ``[M, size, D]`` (``[1, N, D]``
+    without a window step), a batch ``[B, N, D]`` → ``[B, M, size, D]``.
 
 Nothing is pickled: :meth:`Preprocess.to_dict` is plain JSON and
 :meth:`Preprocess.from_dict` checks every step and argument.
@@ -37,6 +62,7 @@ Nothing is pickled: :meth:`Preprocess.to_dict` is plain JSON and
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,12 +71,15 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
+from .text import Vocabulary
 from .transforms.photometric import rgb_to_grayscale
 
-__all__ = ["Preprocess", "OPS", "RESIZE_MODES", "convert_channels"]
+__all__ = ["Preprocess", "OPS", "INPUT_KINDS", "RESIZE_MODES", "convert_channels"]
 
 #: the step names :meth:`Preprocess.from_dict` accepts
-OPS = ("to_channels", "pad", "resize", "center_crop", "normalize", "flatten")
+OPS = ("to_channels", "pad", "resize", "center_crop", "normalize", "flatten", "tokenize", "window")
+#: the kinds of raw input a pipeline reads
+INPUT_KINDS = ("image", "text", "series")
 #: the interpolation modes of a ``resize`` step
 RESIZE_MODES = ("bilinear", "nearest", "area")
 #: the arguments each step takes: (required, optional)
@@ -61,7 +90,11 @@ _ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "center_crop": (("size",), ()),
     "normalize": (("mean", "std"), ()),
     "flatten": ((), ()),
+    "tokenize": (("vocab",), ("add_sos", "add_eos")),
+    "window": (("size",), ("stride",)),
 }
+#: the kind of raw input each step reads
+_KIND = {**{op: "image" for op in OPS[:6]}, "tokenize": "text", "window": "series"}
 
 
 def convert_channels(x: torch.Tensor, channels: int, *, source: str) -> torch.Tensor:
@@ -89,6 +122,11 @@ def convert_channels(x: torch.Tensor, channels: int, *, source: str) -> torch.Te
 
 
 # ------------------------------------------------------------------------------------------- validation
+def _json_step(step: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a validated step (its lists and the vocabulary are not shared with the caller)."""
+    return copy.deepcopy(dict(step))
+
+
 def _where(index: int, op: str) -> str:
     return f"preprocessing.pipeline[{index}] ({op!r})"
 
@@ -147,6 +185,25 @@ def _check_step(index: int, step: Any) -> dict[str, Any]:
         return {"op": op, "size": _size(step["size"], where), "mode": mode}
     if op == "center_crop":
         return {"op": op, "size": _size(step["size"], where)}
+    if op == "tokenize":
+        try:
+            vocab = Vocabulary.from_dict(step["vocab"])
+        except (DataError, ConfigError) as e:
+            raise ConfigError(f"{where} vocab is not a vocabulary: {e}") from None
+        flags = {k: step.get(k, False) for k in ("add_sos", "add_eos")}
+        for k, v in flags.items():
+            if not isinstance(v, bool):
+                raise ConfigError(f"{where} {k} must be true or false; got {v!r}")
+        return {"op": op, "vocab": vocab.to_dict(), **flags}
+    if op == "window":
+        size, stride = step["size"], step.get("stride", 1)
+        for name, v in (("size", size), ("stride", stride)):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"{where} {name} must be a positive integer; got {v!r}")
+        if stride > size:
+            raise ConfigError(f"{where} stride must be at most size ({size}), so that no step falls between "
+                              f"two windows; got {stride}")
+        return {"op": op, "size": int(size), "stride": int(stride)}
     if op == "normalize":
         mean = _numbers(step["mean"], where, "mean")
         std = _numbers(step["std"], where, "std", positive=True)
@@ -158,24 +215,29 @@ def _check_step(index: int, step: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------- the pipeline
 class Preprocess:
-    """An ordered list of JSON steps that turns ``[C, H, W]`` images in [0, 1] into a model's input.
+    """An ordered list of JSON steps that turns raw inputs (images, text, series) into a model's input.
 
     Args:
         steps: the steps (see the module's list), validated.
-        raw_input: what the pipeline was declared for, ``{"channels": 1, "size": [28, 28]}``
-            (the dataset's native images); informative, and named in error messages.
+        raw_input: what the pipeline was declared for: ``{"channels": 1, "size": [28, 28]}``
+            (the dataset's native images), ``{"kind": "text"}`` or ``{"kind": "series",
+            "features": ["value", "marker"]}`` (the names of a series' columns, in order);
+            named in error messages, and it fixes the kind of an empty pipeline.
         recorded: ``False`` for the stand-in that :meth:`for_metadata` builds for a
             ``model.json`` without a pipeline (see there).
 
     Raises:
-        ConfigError: an unknown step, a bad argument, or a step after ``normalize``/``flatten``
-            other than ``flatten``.
+        ConfigError: an unknown step, a bad argument, a step after ``normalize``/``flatten``
+            other than ``flatten``, steps of two kinds of input, more than one
+            ``tokenize``/``window`` step, or a ``raw_input`` of another kind than the steps.
 
     Example::
 
         pre = Preprocess([{"op": "to_channels", "channels": 1}, {"op": "pad", "size": [32, 32]}],
                          raw_input={"channels": 1, "size": [28, 28]})
         pre(torch.rand(1, 28, 28)).shape  # torch.Size([1, 32, 32])
+        taps = Preprocess([{"op": "window", "size": 16}], raw_input={"kind": "series", "features": ["value"]})
+        taps(torch.randn(100)).shape       # torch.Size([85, 16, 1]): one window per forecast
     """
 
     def __init__(self, steps: Sequence[Mapping[str, Any]] = (), *, raw_input: Mapping[str, Any] | None = None,
@@ -189,15 +251,46 @@ class Preprocess:
                 raise ConfigError(f"{_where(i, step['op'])} comes after 'flatten'; flatten must be the last step")
             if "normalize" in before and step["op"] != "flatten":
                 raise ConfigError(f"{_where(i, step['op'])} comes after 'normalize'; only 'flatten' may follow it")
+        kinds = sorted({_KIND[s["op"]] for s in self.steps})
+        if len(kinds) > 1:
+            raise ConfigError(f"preprocessing.pipeline mixes steps for {' and '.join(kinds)} inputs; a pipeline reads "
+                              f"one kind of input")
+        for op in ("tokenize", "window"):
+            if len(self.steps) > 1 and any(s["op"] == op for s in self.steps):
+                raise ConfigError(f"a {_KIND[op]} pipeline is the single step {op!r}; got "
+                                  f"{[s['op'] for s in self.steps]}")
         self.raw_input = self._check_raw(raw_input)
+        raw_kind = self.raw_input.get("kind", "image") if self.raw_input else None
+        if kinds and raw_kind is not None and raw_kind != kinds[0]:
+            raise ConfigError(f"preprocessing.raw_input describes {raw_kind} inputs but the pipeline's steps read "
+                              f"{kinds[0]} inputs")
+        #: ``"image"``, ``"text"``, ``"series"``, or ``None`` for an empty pipeline without ``raw_input``
+        self.input_kind: str | None = kinds[0] if kinds else raw_kind
         self.recorded = bool(recorded)
+        self._vocab = next((Vocabulary.from_dict(s["vocab"]) for s in self.steps if s["op"] == "tokenize"), None)
 
     @staticmethod
     def _check_raw(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A checked copy of ``raw_input``; an image's has no ``kind`` (it predates the other kinds)."""
         if raw is None:
             return None
-        if not isinstance(raw, Mapping) or set(raw) != {"channels", "size"}:
-            raise ConfigError(f"preprocessing.raw_input must be {{'channels': C, 'size': [H, W]}}; got {raw!r}")
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"preprocessing.raw_input must be an object; got {raw!r}")
+        kind = raw.get("kind", "image")
+        if kind == "text":
+            if set(raw) != {"kind"}:
+                raise ConfigError(f"preprocessing.raw_input of text is {{'kind': 'text'}}; got {dict(raw)!r}")
+            return {"kind": "text"}
+        if kind == "series":
+            names = raw.get("features")
+            if (set(raw) != {"kind", "features"} or not isinstance(names, (list, tuple)) or not names
+                    or any(not isinstance(n, str) or not n or "," in n for n in names) or len(set(names)) != len(names)):
+                raise ConfigError(f"preprocessing.raw_input of a series is {{'kind': 'series', 'features': [names]}} "
+                                  f"with distinct, non-empty column names without commas; got {dict(raw)!r}")
+            return {"kind": "series", "features": [str(n) for n in names]}
+        if kind != "image" or set(raw) - {"kind"} != {"channels", "size"}:
+            raise ConfigError(f"preprocessing.raw_input must be {{'channels': C, 'size': [H, W]}} (images), "
+                              f"{{'kind': 'text'}} or {{'kind': 'series', 'features': [...]}}; got {dict(raw)!r}")
         c = raw["channels"]
         if isinstance(c, bool) or not isinstance(c, int) or c <= 0:
             raise ConfigError(f"preprocessing.raw_input channels must be a positive integer; got {c!r}")
@@ -213,9 +306,9 @@ class Preprocess:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"pipeline": [...], "raw_input": {...}}``: plain JSON, read back by :meth:`from_dict`."""
-        out: dict[str, Any] = {"pipeline": [dict(s) for s in self.steps]}
+        out: dict[str, Any] = {"pipeline": [_json_step(s) for s in self.steps]}
         if self.raw_input is not None:
-            out["raw_input"] = {"channels": self.raw_input["channels"], "size": list(self.raw_input["size"])}
+            out["raw_input"] = {k: (list(v) if isinstance(v, list) else v) for k, v in self.raw_input.items()}
         return out
 
     @classmethod
@@ -223,16 +316,21 @@ class Preprocess:
         """The pipeline a ``model.json`` records, or a stand-in for a file written before pipelines were recorded.
 
         A ``model.json`` whose ``preprocessing`` holds a ``pipeline`` gives that
-        pipeline.  One with only an image ``input_shape`` ``[C, H, W]`` gives
+        pipeline.  One with only an image ``input_shape`` ``[C, H, W]`` (``C`` = 1 or 3; other
+        channel counts are arrays such as an image stacked with its mask, not images) gives
         the behaviour ``an2dl predict`` always had for it — channels converted,
-        then a bilinear resize to ``H × W`` — marked ``recorded = False``.
-        Models of other inputs (vectors, sequences) give ``None``.
+        then a bilinear resize to ``H × W`` — marked ``recorded = False``; one
+        with only a language model's ``vocab`` gives the ``tokenize`` step that
+        vocabulary always applied (also ``recorded = False``).  Models of other
+        inputs (vectors, sequences) give ``None``.
         """
         pre = meta.get("preprocessing") or {}
         if "pipeline" in pre:
             return cls.from_dict(pre)
+        if isinstance(pre.get("vocab"), Mapping):  # a language model's vocabulary, recorded before pipelines
+            return cls([{"op": "tokenize", "vocab": pre["vocab"]}], raw_input={"kind": "text"}, recorded=False)
         shape = pre.get("input_shape")
-        if isinstance(shape, (list, tuple)) and len(shape) == 3:
+        if isinstance(shape, (list, tuple)) and len(shape) == 3 and int(shape[0]) in (1, 3):
             c, h, w = (int(v) for v in shape)
             return cls([{"op": "to_channels", "channels": c}, {"op": "resize", "size": [h, w], "mode": "bilinear"}],
                        recorded=False)
@@ -245,7 +343,24 @@ class Preprocess:
         for step in self.steps:
             if step["op"] == "to_channels":
                 return step["channels"]
-        return self.raw_input["channels"] if self.raw_input else None
+        return self.raw_input["channels"] if self.raw_input and "channels" in self.raw_input else None
+
+    @property
+    def vocabulary(self) -> Vocabulary | None:
+        """The :class:`~an2dl.data.text.Vocabulary` of the ``tokenize`` step (``None`` for other pipelines)."""
+        return self._vocab
+
+    @property
+    def features(self) -> list[str] | None:
+        """The column names a series pipeline reads, in order (``None`` for other pipelines or when not recorded)."""
+        raw = self.raw_input
+        return list(raw["features"]) if raw is not None and raw.get("kind") == "series" else None
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        """``(size, stride)`` of the ``window`` step, or ``None``."""
+        step = next((s for s in self.steps if s["op"] == "window"), None)
+        return (step["size"], step["stride"]) if step is not None else None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Preprocess) and self.to_dict() == other.to_dict() and self.recorded == other.recorded
@@ -254,22 +369,33 @@ class Preprocess:
         return f"Preprocess({self.steps!r}, raw_input={self.raw_input!r})"
 
     # ---- application
-    def __call__(self, x: torch.Tensor, *, source: str = "input") -> torch.Tensor:
-        """Apply the steps to one image ``[C, H, W]`` or a batch ``[B, C, H, W]`` (float, in [0, 1]).
+    def __call__(self, x: Any, *, source: str = "input") -> Any:
+        """Apply the steps to a raw input of the pipeline's kind.
 
         Args:
-            x: the image(s); ``[H, W]`` is read as one grey image.
+            x: images: one image ``[C, H, W]`` or a batch ``[B, C, H, W]`` (float, in
+                [0, 1]; ``[H, W]`` is read as one grey image); text: a ``str``;
+                series: ``[N]`` (one feature), ``[N, D]`` or a batch ``[B, N, D]``.
             source: how error messages name the input (a file name).
 
         Returns:
-            float32, batched if ``x`` was.
+            images: float32, batched if ``x`` was; text: int64 ids ``[T]``;
+            series: float32 windows ``[M, size, D]`` (``[B, M, size, D]`` for a batch).
 
         Raises:
-            DataError: ``x`` is not an image, or a step cannot bring it to its size
-                (``pad`` of a larger image, ``center_crop`` of a smaller one, a
-                channel count ``to_channels``/``normalize`` cannot use); the message
+            DataError: ``x`` is not an input of the pipeline's kind, or a step cannot
+                bring it to its size (``pad`` of a larger image, ``center_crop`` of a
+                smaller one, a channel count ``to_channels``/``normalize`` cannot use,
+                a series shorter than the window or with steps left after the last
+                window, a series with another number of features); the message
                 names the step, what it needs and what it got.
         """
+        if self.input_kind == "text":
+            return self._tokenize(x, source)
+        if self.input_kind == "series":
+            return self._windows(x, source)
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"{source}: an image pipeline reads image tensors [C, H, W]; got {type(x).__name__}")
         if x.dim() == 2:
             x = x.unsqueeze(0)
         if x.dim() not in (3, 4):
@@ -279,6 +405,64 @@ class Preprocess:
         for i, step in enumerate(self.steps):
             x = self._apply(i, step, x, source)
         return x.squeeze(0) if single else x
+
+    def unknown_tokens(self, text: str) -> list[str]:
+        """The distinct tokens of ``text`` (in order of appearance) that the ``tokenize`` step reads as ``<unk>``.
+
+        Character and word vocabularies only (a subword tokenizer splits any text into known pieces).
+        """
+        vocab = self._vocab
+        if vocab is None or vocab.level not in ("char", "word"):
+            return []
+        return list(dict.fromkeys(t for t in vocab.tokenizer.tokenize(text) if t not in vocab.stoi))
+
+    def window_bounds(self, steps: int) -> list[tuple[int, int]]:
+        """``[(start, end), ...]``: the steps ``start .. end - 1`` of a series of ``steps`` steps in each window.
+
+        Without a ``window`` step, the whole series is one window.  No check of the
+        length here: :meth:`__call__` refuses a series it cannot cut.
+        """
+        if self.window is None:
+            return [(0, steps)]
+        size, stride = self.window
+        return [(a, a + size) for a in range(0, max(steps - size, -1) + 1, stride)]
+
+    def _tokenize(self, text: Any, source: str) -> torch.Tensor:
+        if not isinstance(text, str):
+            raise DataError(f"{source}: a text pipeline reads a str; got {type(text).__name__}")
+        step, vocab = self.steps[0], self._vocab
+        assert vocab is not None  # a text pipeline is its tokenize step
+        return vocab.encode(text, add_sos=step["add_sos"], add_eos=step["add_eos"])
+
+    def _windows(self, x: Any, source: str) -> torch.Tensor:
+        names = self.features
+        if not isinstance(x, torch.Tensor) or x.dim() not in (1, 2, 3) or (x.dim() == 1 and names and len(names) != 1):
+            got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise DataError(f"{source}: a series pipeline reads a series [N, D] (or [N] for one feature, "
+                            f"[B, N, D] for a batch); got {got}")
+        batched = x.dim() == 3
+        x = x.float().reshape(len(x), -1) if x.dim() == 1 else x.float()
+        x = x if batched else x.unsqueeze(0)  # [B, N, D]
+        n, d = int(x.shape[1]), int(x.shape[2])
+        if names and d != len(names):
+            raise DataError(f"{source}: the model reads series of {len(names)} feature(s) ({', '.join(names)}); "
+                            f"got {d} per step")
+        if self.window is None:
+            out = x.unsqueeze(1)  # [B, 1, N, D]: the whole series is the model's input
+        else:
+            size, stride = self.window
+            where = f"{source}: preprocessing step 0 ('window')"
+            columns = f" (columns {', '.join(names)})" if names else ""
+            if n < size:
+                raise DataError(f"{where} cuts the series into windows of {size} steps; got a series of {n} "
+                                f"step(s){columns}; give at least {size} steps")
+            left = (n - size) % stride
+            if left:
+                raise DataError(f"{where} cuts the series into windows of {size} steps every {stride} steps, the "
+                                f"last ending at the last step; a series of {n} steps{columns} leaves {left} step(s) "
+                                f"over; give {size} + k × {stride} steps (e.g. {n - left})")
+            out = x.unfold(1, size, stride).transpose(2, 3)  # [B, M, D, size] -> [B, M, size, D]
+        return out if batched else out.squeeze(0)
 
     def _raw_hint(self) -> str:
         if self.raw_input is None:

@@ -5,6 +5,9 @@
 * :func:`chronological_splits` — train/validation/test windows cut from
   consecutive stretches of a series (no window straddles two splits).
 * :func:`noisy_sine` — a sine wave observed through Gaussian noise.
+* :func:`cued_sine` — a sine whose amplitude is set by sparse cue events:
+  its next value depends on a cue that may lie further back than any fixed
+  window of delay taps (the memory task of ``forecast-sine``).
 * :func:`adding_problem` — Hochreiter & Schmidhuber's (1997) long-memory
   regression: add the two marked numbers of a long sequence.
 * :func:`temporal_order` — Hochreiter & Schmidhuber's (1997) temporal-order
@@ -24,17 +27,23 @@ import torch
 from ..errors import ConfigError
 from ..nn.masks import lengths_to_mask
 from .core import ArrayDataset, DataSplits, SequenceInfo
+from .preprocess import Preprocess
+from .text import Vocabulary
 from .text.specials import EOS, PAD, SOS, SPECIALS, UNK
 
 __all__ = [
     "sliding_windows",
     "chronological_splits",
     "noisy_sine",
+    "cued_sine",
+    "CUED_SINE_FEATURES",
     "adding_problem",
     "temporal_order",
+    "temporal_order_texts",
     "leaky_integrator",
     "TEMPORAL_ORDER_SYMBOLS",
     "TEMPORAL_ORDER_CLASSES",
+    "TEMPORAL_ORDER_VOCAB",
 ]
 
 
@@ -95,17 +104,21 @@ def chronological_splits(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     name: str = "series",
+    features: list[str] | None = None,
 ) -> DataSplits:
     """Forecasting splits from one series: the first part trains, the next validates, the last tests.
 
     Windows are cut inside each part, so no validation or test target was ever
-    an input or a target of a training window (no look-ahead leakage).
+    an input or a target of a training window (no look-ahead leakage).  The
+    input windows are cut by a ``window`` :class:`~an2dl.data.preprocess.Preprocess`,
+    recorded in ``info.preprocess`` (what ``an2dl predict`` applies to a series file).
 
     Args:
         series: ``[N]`` or ``[N, D]``.
         window, horizon: see :func:`sliding_windows`.
         val_fraction, test_fraction: shares of the series (by time) for validation and test.
         name: dataset name recorded in the info.
+        features: the names of the ``D`` columns (default ``["value"]`` for one, else ``x0, x1, …``).
 
     Returns:
         :class:`DataSplits` of ``(window [window, D], target [horizon * D])``
@@ -122,17 +135,22 @@ def chronological_splits(
     n_test, n_val = int(round(N * test_fraction)), int(round(N * val_fraction))
     bounds = [(0, N - n_val - n_test), (N - n_val - n_test, N - n_test), (N - n_test, N)]
 
+    d = int(series.shape[1])
+    names = list(features) if features is not None else (["value"] if d == 1 else [f"x{i}" for i in range(d)])
+    pre = Preprocess([{"op": "window", "size": window}], raw_input={"kind": "series", "features": names})
+
     def part(lo: int, hi: int) -> ArrayDataset | None:
         if hi - lo < window + horizon:
             return None
-        x, y = sliding_windows(series[lo:hi], window=window, horizon=horizon)
+        _, y = sliding_windows(series[lo:hi], window=window, horizon=horizon)
+        x = pre(series[lo:hi - horizon])  # the windows before each target: what predict cuts from a series file
         return ArrayDataset(x.contiguous().float(), y.reshape(len(y), -1).contiguous().float())
 
     train, val, test = (part(lo, hi) for lo, hi in bounds)
     if train is None:
         raise ValueError(f"chronological_splits: the training part ({bounds[0][1]} steps) is shorter than "
                          f"window + horizon = {window + horizon}")
-    info = SequenceInfo(name=name, input_shape=(window, series.shape[1]), feature_size=int(series.shape[1]),
+    info = SequenceInfo(name=name, input_shape=(window, d), feature_size=d, preprocess=pre.to_dict(),
                        extra={"window": window, "horizon": horizon, "steps": N,
                               "bounds": {"train": bounds[0], "val": bounds[1], "test": bounds[2]}})
     return DataSplits(train=train, val=val, test=test, info=info)
@@ -161,6 +179,66 @@ def noisy_sine(length: int, *, period: float = 25.0, amplitude: float = 1.0, noi
     clean = amplitude * torch.sin(2 * math.pi * t / period + phase)
     noise = torch.randn(length, generator=_generator(seed), dtype=torch.float64) * noise_std
     return (clean + noise).float()
+
+
+#: the input columns of :func:`cued_sine`
+CUED_SINE_FEATURES = ["cue", "carrier"]
+
+
+def cued_sine(length: int, *, period: float = 25.0, noise_std: float = 0.1, min_gap: int = 24, max_gap: int = 48,
+              seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A sine whose amplitude is set by cues: an input-driven system with a memory longer than a delay window.
+
+    Two inputs per step: the carrier ``s_t = sin(2π t / period + φ)`` (a known
+    clock, φ drawn once) and the cue ``c_t``, zero except at cue events, spaced
+    ``min_gap``–``max_gap`` steps apart (uniform), where it carries a new
+    amplitude ``a ~ ±U[0.5, 1.5]`` (random sign).  The output is the carrier at
+    the amplitude of the latest cue *before* step ``t``:
+
+        y_t = a_t s_t + ε_t,   a_t = c_τ for the last cue τ < t (0 before the first),   ε_t ~ N(0, noise_std²)
+
+    so ``y_t`` is a function of the inputs up to step ``t − 1`` plus noise: a
+    one-step forecast.  A model that reads only the last ``W < min_gap`` inputs
+    (the delay taps of notes §4.1) knows ``a_t`` only while the latest cue is
+    among them, and for the rest of the time can only predict 0 (the sign is
+    random); a model with a state can hold ``a_t`` from one cue to the next
+    (§4.1.1).  It is NARMA-like — input-driven, non-linear (the product
+    ``a_t s_t``) and with a long memory — with the memory made of one held number.
+
+    Args:
+        length: number of steps N.
+        period: period of the carrier in steps.
+        noise_std: standard deviation of ε (the noise floor of any forecast).
+        min_gap, max_gap: the range of the steps between two cues (the first cue
+            falls in ``[0, max_gap)``).
+        seed: seed of the draw (phase, cue times and amplitudes, noise).
+
+    Returns:
+        ``(inputs [N, 2] = (cue, carrier), y [N], clean [N])`` float32, ``clean = a_t s_t`` without noise.
+    """
+    _positive_int("cued_sine", "length", length)
+    _positive_int("cued_sine", "min_gap", min_gap)
+    if not (isinstance(max_gap, int) and max_gap >= min_gap) or not period > 0 or noise_std < 0:
+        raise ConfigError(f"cued_sine needs max_gap >= min_gap, period > 0 and noise_std >= 0; got min_gap={min_gap}, "
+                          f"max_gap={max_gap}, period={period}, noise_std={noise_std}")
+    g = _generator(seed)
+    phase = 2 * math.pi * float(torch.rand((), generator=g, dtype=torch.float64))
+    t = torch.arange(length, dtype=torch.float64)
+    carrier = torch.sin(2 * math.pi * t / period + phase)
+    first = int(torch.randint(0, max_gap, (), generator=g))
+    gaps = torch.randint(min_gap, max_gap + 1, (length // min_gap + 1,), generator=g)
+    times = (first + torch.cat([torch.zeros(1, dtype=torch.long), gaps.cumsum(0)]))
+    times = times[times < length]
+    values = (0.5 + torch.rand(len(times), generator=g, dtype=torch.float64)) * \
+        torch.where(torch.rand(len(times), generator=g) < 0.5, -1.0, 1.0).double()
+    cue = torch.zeros(length, dtype=torch.float64)
+    cue[times] = values
+    # a_t: the value of the latest cue strictly before t
+    latest = torch.searchsorted(times, t.long(), right=False) - 1  # index of the last cue < t, -1 before the first
+    amplitude = torch.where(latest >= 0, values[latest.clamp(min=0)], torch.zeros((), dtype=torch.float64))
+    clean = amplitude * carrier
+    y = clean + torch.randn(length, generator=g, dtype=torch.float64) * noise_std
+    return torch.stack([cue, carrier], dim=1).float(), y.float(), clean.float()
 
 
 def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,6 +281,9 @@ TEMPORAL_ORDER_SYMBOLS = {SPECIALS[PAD]: PAD, SPECIALS[UNK]: UNK, "B": SOS, "E":
                           **{s: len(SPECIALS) + i for i, s in enumerate("abcdXY")}}
 #: classes of :func:`temporal_order`: the two relevant symbols in order of appearance
 TEMPORAL_ORDER_CLASSES = ["XX", "XY", "YX", "YY"]
+#: the symbols as a character vocabulary with the same ids (``B``/``E`` are its <sos>/<eos>, not characters)
+TEMPORAL_ORDER_VOCAB = Vocabulary(list("abcdXY"), tokenizer="char")
+assert all(TEMPORAL_ORDER_VOCAB.stoi[s] == i for s, i in TEMPORAL_ORDER_SYMBOLS.items() if len(s) == 1 and s not in "BE")
 
 
 def temporal_order(n: int, *, min_length: int = 20, max_length: int = 50, seed: int = 0
@@ -247,6 +328,22 @@ def temporal_order(n: int, *, min_length: int = 20, max_length: int = 50, seed: 
     tokens[rows, lengths - 1] = S["E"]
     tokens = tokens.masked_fill(~lengths_to_mask(lengths, max_length), PAD)
     return tokens, lengths, labels
+
+
+def temporal_order_texts(n: int, *, min_length: int = 20, max_length: int = 50, seed: int = 0
+                         ) -> tuple[list[str], torch.Tensor]:
+    """The sequences of :func:`temporal_order` (same draw) written as text, without ``B`` and ``E``.
+
+    ``"acXdbb...Ya"``: the symbols between the start and end markers, the form
+    a user writes (one sequence per line); the task's pipeline reads it back
+    with ``<sos>``/``<eos>`` around it (:data:`TEMPORAL_ORDER_VOCAB`).
+
+    Returns:
+        ``(texts, labels [n] int64)``; each text holds ``length - 2`` symbols.
+    """
+    tokens, lengths, labels = temporal_order(n, min_length=min_length, max_length=max_length, seed=seed)
+    texts = [TEMPORAL_ORDER_VOCAB.decode(row[1:int(k) - 1]) for row, k in zip(tokens, lengths)]
+    return texts, labels
 
 
 def leaky_integrator(n: int, length: int, *, decay: float = 0.9, initial_value: float = 2.0, input_std: float = 0.5,

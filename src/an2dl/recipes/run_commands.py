@@ -170,6 +170,8 @@ def predict_run(
     autoencoder               images                                      ``<name>.recon.png`` files
     vae                       images and/or ``--samples N``               reconstructions, a sample grid
     gan                       none; ``--samples N``                       a sample grid
+    segmentation              images (PNG/JPEG) of any size               ``<name>.mask.png`` (palette PNG
+                                                                          of class ids), ``<name>.overlay.png``
     ========================  ==========================================  =================================
 
     Args:
@@ -248,6 +250,9 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str
 
     An ONNX file carries ``model.json``'s preprocessing, with its evaluation
     pipeline, in its ``metadata_props`` (:func:`an2dl.export.onnx_preprocess` reads it back).
+    Its input is ``preprocessing.input_shape`` with a dynamic batch: float images, feature
+    windows ``[B, T, D]``, or int64 token ids ``[B, T]`` for a model with a text pipeline;
+    a model of variable-length texts without a recorded length is refused.
 
     Args:
         run_dir: a run directory (or an exported model's folder).
@@ -276,8 +281,18 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "safetensors", out: str
                       task=kind_of(meta))
     if fmt == "onnx":
         shape = meta.get("preprocessing", {}).get("input_shape")
+        pre = getattr(net, "preprocess", None)
         if not shape:
+            if pre is not None and pre.input_kind == "text":
+                raise ConfigError("ONNX export needs a fixed input length (preprocessing.input_shape); this model reads "
+                                  "texts of any length, so its ONNX graph cannot be one fixed-size input")
             raise ConfigError("ONNX export needs the model's input shape in model.json")
-        return export_onnx(net, Path(out) if out else home / "model.onnx", torch.rand(2, *shape),
+        if pre is not None and pre.vocabulary is not None:  # token ids: an int64 example inside the vocabulary
+            from ..data.text import SPECIALS
+
+            example = torch.randint(len(SPECIALS), len(pre.vocabulary), (2, *shape))
+        else:
+            example = torch.rand(2, *shape)
+        return export_onnx(net, Path(out) if out else home / "model.onnx", example,
                            preprocessing=meta.get("preprocessing"))
     raise ConfigError(f"--format must be safetensors or onnx; got {fmt!r}")

@@ -33,17 +33,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._utils.files import atomic_write_text
 from ..data.images import DEFAULT_MAX_PIXELS, save_image, tile_images
 from ..data.inputs import (
     derived_path,
     polarity_warning,
     read_image_input,
     read_sequence_input,
+    read_series_input,
     read_text_input,
     read_vector_input,
 )
 from ..data.preprocess import Preprocess
-from ..engine.checkpoint import atomic_write_text
 from ..engine.prediction import IMAGE_INPUT_OPTIONS, Prediction, PredictOptions
 from ..errors import ConfigError, DataError
 
@@ -68,6 +69,8 @@ DEFAULT_SAMPLES = 16
 DEFAULT_LENGTH = 200
 #: sampling temperature of a language model when ``--temperature`` is not given (nanoGPT's sample.py)
 DEFAULT_TEMPERATURE = 0.8
+#: windows of a series a sequence model reads in one call
+_WINDOW_BATCH = 1024
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -235,27 +238,54 @@ def classify_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str
 
 def classify_sequences(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
                        *, kind: str = "sequence_classification") -> Prediction:
-    """Top-k class probabilities of whole sequences, one ``.npy`` file each.
+    """Top-k class probabilities of whole sequences: lines of a text file, or one ``.npy`` file each.
+
+    A text file holds one sequence per line (blank lines are skipped), read by
+    the model's recorded text pipeline (``model.preprocess``: its vocabulary,
+    e.g. ``<sos>``/``<eos>`` around the symbols); characters outside the
+    vocabulary are read as ``<unk>`` with a warning naming them.  A ``.npy``
+    file holds one sequence that is already ids or features.
 
     Args:
         model: ``model(x [1, T] ids or [1, T, D] features) -> logits [1, K]``.
         meta: ``model.json`` (``class_names``; ``kwargs.vocab_size`` or
-            ``preprocessing.symbols`` bound the token ids).
-        inputs: ``.npy`` files: integer token ids ``[T]`` or float features ``[T, D]``.
+            ``preprocessing.symbols`` bound the token ids of ``.npy`` files).
+        inputs: text files (a model with a text pipeline), or ``.npy`` files of
+            integer token ids ``[T]`` or float features ``[T, D]``.
         options: ``top`` (default 1).
 
     Returns:
-        As :func:`classify_inputs`.
+        As :func:`classify_inputs`; a text file of several lines names each
+        sequence ``<file>:<line number>``.
     """
     options.refuse_unused(kind, ("top",))
-    _require_inputs(inputs, kind, options, ".npy files of token ids [T] or features [T, D]")
-    rows = []
+    pre = _pipeline(model, meta, options)
+    text = pre if pre is not None and pre.input_kind == "text" else None
+    what = "text files, one sequence per line, or .npy files of token ids [T]" if text is not None else \
+        ".npy files of token ids [T] or features [T, D]"
+    _require_inputs(inputs, kind, options, what)
+    names, rows, warnings = [], [], []
     for path in inputs:
+        if text is not None and Path(path).suffix != ".npy":
+            lines = [(i, line) for i, line in enumerate(read_text_input(path).splitlines(), start=1) if line.strip()]
+            if not lines:
+                raise DataError(f"{path}: expected one sequence per line; the file holds none")
+            unknown = list(dict.fromkeys(t for _, line in lines for t in text.unknown_tokens(line)))
+            if unknown:
+                warnings.append(_unknown_warning(str(path), unknown, text))
+            for i, line in lines:
+                names.append(str(path) if len(lines) == 1 else f"{path}:{i}")
+                rows.append(text(line, source=f"{path}:{i}"))
+            continue
         seq = read_sequence_input(path)
         if not seq.is_floating_point():
             _check_ids(seq, meta, str(path))
-        rows.append(_call(model, seq.unsqueeze(0)).softmax(dim=-1).reshape(1, -1))
-    return _ranked(list(inputs), torch.cat(rows), meta, options)
+        names.append(str(path))
+        rows.append(seq)
+    probs = torch.cat([_call(model, r.unsqueeze(0)).softmax(dim=-1).reshape(1, -1) for r in rows])
+    out = _ranked(names, probs, meta, options)
+    out.warnings += warnings
+    return out
 
 
 def score_binary_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
@@ -318,28 +348,49 @@ def regress_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str]
 
 def regress_sequences(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
                       *, kind: str = "sequence_regression") -> Prediction:
-    """The numbers predicted from each sequence (a forecast, or one value per step).
+    """The numbers predicted from each sequence, or from each window of a series (a forecast, or one value per step).
+
+    A model with a recorded series pipeline (``model.preprocess``) reads each
+    file as a raw series — a CSV/text file with one step per line (a header
+    picks the model's columns by name) or a ``.npy`` array ``[N]``/``[N, D]`` —
+    and the pipeline cuts it into the model's windows (e.g. the last 16
+    observations before each forecast); a series shorter than a window is
+    refused, naming the pipeline.  Models exported without a pipeline read one
+    ``.npy`` sequence per file as it is.
 
     Args:
-        model: ``model(x [1, T, D] features or [1, T] ids) -> predictions``.
+        model: ``model(x [M, T, D] features or [1, T] ids) -> predictions``.
         meta: ``model.json``.
-        inputs: ``.npy`` files: float features ``[T]`` / ``[T, D]`` (e.g. a window of
-            past observations of a series) or integer token ids ``[T]``.
+        inputs: series files (CSV, text or ``.npy``); for models without a
+            pipeline ``.npy`` files of features ``[T]`` / ``[T, D]`` or integer token ids ``[T]``.
         options: none apply.
 
     Returns:
-        One line per file with every predicted number; ``values`` holds ``(input, [y, ...])``.
+        One line per window with every predicted number, named ``<file>`` when the
+        file is one window and ``<file>[a:b]`` (its steps ``a .. b - 1``) otherwise;
+        ``values`` holds ``(name, [y, ...])``.
     """
     options.refuse_unused(kind, ())
-    _require_inputs(inputs, kind, options, ".npy files of features [T] or [T, D]")
+    pre = _pipeline(model, meta, options)
+    series = pre if pre is not None and pre.input_kind == "series" else None
+    _require_inputs(inputs, kind, options, "series files (CSV with one step per line, or .npy)" if series is not None
+                    else ".npy files of features [T] or [T, D]")
     out = Prediction()
     for path in inputs:
-        seq = read_sequence_input(path)
-        if not seq.is_floating_point():
-            _check_ids(seq, meta, str(path))
-        y = _call(model, seq.unsqueeze(0))
-        out.values.append((path, y.reshape(-1).tolist()))
-        out.lines.append(f"{path}: {_numbers(y)}")
+        if series is not None:
+            x = read_series_input(path, features=series.features)
+            windows = series(x, source=str(path))
+            bounds = series.window_bounds(len(x))
+            names = [str(path)] if len(bounds) == 1 else [f"{path}[{a}:{b}]" for a, b in bounds]
+            y = torch.cat([_call(model, windows[i:i + _WINDOW_BATCH]) for i in range(0, len(windows), _WINDOW_BATCH)])
+        else:
+            seq = read_sequence_input(path)
+            if not seq.is_floating_point():
+                _check_ids(seq, meta, str(path))
+            names, y = [str(path)], _call(model, seq.unsqueeze(0))
+        for name, row in zip(names, y.reshape(len(names), -1)):
+            out.values.append((name, row.tolist()))
+            out.lines.append(f"{name}: {_numbers(row)}")
     return out
 
 
@@ -419,12 +470,12 @@ def draw_samples(model: nn.Module, meta: dict[str, Any], options: PredictOptions
 
 
 # ------------------------------------------------------------------------------------------------ text
-def _unknown_tokens(vocab: Any, text: str) -> list[str]:
-    """The distinct tokens of ``text`` (in order of appearance) that ``vocab.encode`` turns into ``<unk>``;
-    character and word vocabularies only (a subword prompt's pieces are not named)."""
-    if vocab.level not in ("char", "word"):
-        return []
-    return list(dict.fromkeys(t for t in vocab.tokenizer.tokenize(text) if t not in vocab.stoi))
+def _unknown_warning(source: str, unknown: list[str], pre: Preprocess) -> str:
+    vocab = pre.vocabulary
+    what = "characters" if vocab is not None and vocab.level == "char" else "tokens"
+    size = len(vocab) if vocab is not None else 0
+    return (f"{source}: {what} {', '.join(map(repr, unknown))} are not in the model's vocabulary "
+            f"({size} tokens); the model reads them as <unk>")
 
 
 def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], options: PredictOptions,
@@ -440,9 +491,11 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
     Args:
         model: has ``generate(prompt ids [1, T0], n, *, temperature, top_k, generator) -> ids``
             (:class:`~an2dl.models.sequence.char_lm.CharLanguageModel`).
-        meta: ``model.json``; ``preprocessing.vocab`` is the vocabulary
-            (:meth:`~an2dl.data.text.Vocabulary.to_dict`, or the older ``{"type": "char", "chars": [...]}``).
-        inputs: UTF-8 text files whose contents are prompts.
+        meta: ``model.json``; the prompts are encoded by its text pipeline (``model.preprocess``:
+            the ``tokenize`` step of ``preprocessing.pipeline``, or for a file written before
+            pipelines the stand-in built from ``preprocessing.vocab``, also the older
+            ``{"type": "char", "chars": [...]}``).
+        inputs: UTF-8 text files whose contents are prompts (a whole file is one prompt).
         options: ``prompt``, ``length`` (default 200), ``temperature`` (default 0.8),
             ``top`` (sample among the k most likely characters), ``seed``, ``out``
             (write ``<name>.sample.txt`` files there instead of printing).
@@ -456,16 +509,14 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
         ``Vocabulary.encode`` reads them in training, and each prompt holding
         any adds one warning naming them.
     """
-    from ..data.text import Vocabulary
-
     options.refuse_unused(kind, ("prompt", "length", "temperature", "top", "seed", "out"))
-    vocab_doc = (meta.get("preprocessing") or {}).get("vocab")
-    if not isinstance(vocab_doc, dict):
+    pre = _pipeline(model, meta, options)
+    if pre is None or pre.vocabulary is None:
         raise ConfigError(f"predict continues text with the model's vocabulary, but the model.json of {options.source} "
-                          f"records none (preprocessing.vocab); got {vocab_doc!r}")
+                          f"records none (a 'tokenize' step in preprocessing.pipeline, or preprocessing.vocab)")
     if not callable(getattr(model, "generate", None)):
         raise ConfigError(f"the language model of {options.source} ({type(model).__name__}) has no generate() to sample with")
-    vocab = Vocabulary.from_dict(vocab_doc)
+    vocab = pre.vocabulary
     prompts = ([("--prompt", options.prompt)] if options.prompt is not None else [])
     prompts += [(str(p), read_text_input(p)) for p in inputs]
     prompts = prompts or [("prompt", "\n")]
@@ -473,14 +524,12 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
     temperature = DEFAULT_TEMPERATURE if options.temperature is None else float(options.temperature)
     out = Prediction()
     for source, text in prompts:
-        ids = vocab.encode(text).unsqueeze(0)
+        ids = pre(text, source=source).unsqueeze(0)
         if ids.shape[1] == 0:
             raise ConfigError(f"a prompt must hold at least one character; {source} is empty")
-        unknown = _unknown_tokens(vocab, text)
+        unknown = pre.unknown_tokens(text)
         if unknown:
-            what = "characters" if vocab.level == "char" else "tokens"
-            out.warnings.append(f"{source}: {what} {', '.join(map(repr, unknown))} are not in the model's vocabulary "
-                                f"({len(vocab)} tokens); the model reads them as <unk>")
+            out.warnings.append(_unknown_warning(source, unknown, pre))
         generator = torch.Generator().manual_seed(options.seed_value)
         sampled = model.generate(ids, length, temperature=temperature, top_k=options.top, generator=generator)
         if vocab.level == "char":  # the prompt as written, then the new characters

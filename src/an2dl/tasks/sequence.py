@@ -118,14 +118,17 @@ class SequenceRegressionTask(RegressionTask):
     @classmethod
     def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
                        options: PredictOptions) -> Prediction:
-        """The numbers predicted from each sequence, one ``.npy`` file each.
+        """The numbers predicted from each series file, window by window.
 
-        A file holds one sequence: float features ``[T]`` or ``[T, D]`` (``D``
-        the model's input size; e.g. the window of past observations a
-        forecaster reads) or integer token ids ``[T]``; no padding.
+        With a recorded series pipeline a file is a raw series (CSV/text, one
+        step per line, or ``.npy`` ``[N]``/``[N, D]``) cut into the model's
+        windows (e.g. the delay taps before each forecast); without one a
+        ``.npy`` file holds one sequence as the model reads it: float features
+        ``[T]`` / ``[T, D]`` or integer token ids ``[T]``.
 
         Returns:
-            One line per file with every predicted number; ``values`` holds ``(input, [y, ...])``.
+            One line per window with every predicted number; ``values`` holds ``(name, [y, ...])``
+            (see :func:`~an2dl.tasks.predictors.regress_sequences`).
         """
         from .predictors import regress_sequences
 
@@ -156,10 +159,12 @@ class SequenceClassificationTask(ClassificationTask):
     @classmethod
     def predict_inputs(cls, model: nn.Module, meta: dict, inputs: Sequence[str], *,
                        options: PredictOptions) -> Prediction:
-        """Top-k class probabilities of sequences, one ``.npy`` file each.
+        """Top-k class probabilities of sequences: each line of a text file, or one ``.npy`` file each.
 
-        A file holds one sequence without padding: integer token ids ``[T]``
-        (checked against the model's vocabulary) or float features ``[T, D]``.
+        A text file is read line by line through the model's recorded text
+        pipeline (its vocabulary; unknown characters warn and become ``<unk>``);
+        a ``.npy`` file holds one sequence without padding: integer token ids
+        ``[T]`` (checked against the model's vocabulary) or float features ``[T, D]``.
 
         Returns:
             One line per file, ``"<input>: <class> (<probability>), ..."``; ``values``

@@ -28,10 +28,11 @@ from ..._utils.rng import derive_seed
 from ...errors import ConfigError, DataError
 from ..core import DataSplits, PreCollated, TextInfo
 from ..download import RemoteFile, locate, read_verified
+from ..preprocess import Preprocess
 from ..registry import register_dataset
 from ..text import Vocabulary
 
-__all__ = ["CharWindows", "char_text_splits", "tinyshakespeare", "char_text", "TINYSHAKESPEARE_FILE"]
+__all__ = ["CharWindows", "char_text_splits", "text_pipeline", "tinyshakespeare", "char_text", "TINYSHAKESPEARE_FILE"]
 
 TINYSHAKESPEARE_FILE = RemoteFile(
     "input.txt",
@@ -107,6 +108,11 @@ class CharWindows(Dataset):
         return PreCollated(self._window(starts))
 
 
+def text_pipeline(vocab: Vocabulary) -> Preprocess:
+    """The evaluation pipeline of a character corpus: the text encoded by ``vocab`` (its tokenizer's normalisation)."""
+    return Preprocess([{"op": "tokenize", "vocab": vocab.to_dict()}], raw_input={"kind": "text"})
+
+
 def char_text_splits(
     text: str,
     *,
@@ -140,7 +146,8 @@ def char_text_splits(
     Returns:
         :class:`DataSplits` of :class:`CharWindows`.  The vocabulary is
         ``info.vocab`` and the ``vocab`` attribute of every split, and its
-        JSON form (:meth:`Vocabulary.to_dict`) is ``info.extra["vocab"]``.
+        JSON form (:meth:`Vocabulary.to_dict`) is ``info.extra["vocab"]``;
+        the text is encoded by :func:`text_pipeline`, recorded in ``info.preprocess``.
     """
     for fname, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
@@ -154,7 +161,8 @@ def char_text_splits(
     elif not isinstance(vocab, Vocabulary) or vocab.level != "char":
         got = f"a {vocab.level!r} vocabulary" if isinstance(vocab, Vocabulary) else type(vocab).__name__
         raise ConfigError(f"char_text_splits vocab must be a character-level Vocabulary; got {got}")
-    ids = vocab.encode(text)
+    pre = text_pipeline(vocab)
+    ids = pre(text)
     N = len(ids)
     n_train = int(N * (1 - val_fraction - test_fraction))
     n_test = int(N * test_fraction)
@@ -175,6 +183,7 @@ def char_text_splits(
         input_shape=(seq_len,),
         vocab=vocab,
         extra={"vocab": vocab.to_dict(), "characters": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2])}},
+        preprocess=pre.to_dict(),
     )
     return DataSplits(
         train=windows(parts[0], train_stride or seq_len, random_offset=train_stride is None),

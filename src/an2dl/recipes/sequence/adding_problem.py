@@ -7,7 +7,9 @@ settings, reports the test mean squared error of each against the constant
 predictor's 1/6, and measures ‖∂L/∂h_t‖ over the 100 steps before and after
 training (:func:`~an2dl.nn.recurrent.state_gradient_norms`): the error
 signal vanishes on its way back through a plain RNN, while the gated cells
-learn to carry it.
+learn to carry it.  The claim (§4.1.1, "Vanishing gradient"): at these
+settings LSTM and GRU end at least 10× below the constant prediction's MSE,
+the plain RNN does not.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from ...nn.recurrent import state_gradient_norms
 from ...report.plots import figure, save_figure
 from ...tasks.sequence import SequenceRegressionTask
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results
-from ..config import CheckpointConfig, ClipConfig, TrainerConfig
-from ._common import Variant, fit_variant, validation_series, write_run_config
+from ..comparison import Variant, fit_variant, history_series, write_run_config
+from ..config import CheckpointConfig, ClipConfig, RunSettings, TrainerConfig
 
 __all__ = ["AddingProblem", "AddingProblemConfig"]
 
@@ -40,7 +42,7 @@ __all__ = ["AddingProblem", "AddingProblemConfig"]
 @dataclass
 class AddingData:
     length: int = 100  # T: steps between the first marker and the answer, up to T - 1
-    n_train: int = 20000  # training sequences (a fixed draw)
+    n_train: int = 10000  # training sequences (a fixed draw)
     n_val: int = 1000  # validation sequences
     n_test: int = 2000  # test sequences
     seed: int = 0  # seed of the draw
@@ -49,17 +51,18 @@ class AddingData:
 @dataclass
 class AddingModels:
     cells: list[str] = field(default_factory=lambda: ["rnn", "lstm", "gru"])  # the cells compared
-    hidden_size: int = 64  # state size of every cell
+    hidden_size: int = 32  # state size of every cell
     initial_state: str = "zeros"  # "zeros" or "learnable"
 
 
 @dataclass
-class AddingProblemConfig:
+class AddingProblemConfig(RunSettings):
     data: AddingData = field(default_factory=AddingData)
     model: AddingModels = field(default_factory=AddingModels)
-    optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=3e-3))
+    # a high rate with clipping: the gated cells leave the 1/6 plateau after 250-1250 steps (seeds 0-2)
+    optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=1e-2))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        max_epochs=None, max_steps=3000, batch_size=64, val_every_n_epochs=None, val_every_n_steps=250))
+        max_epochs=None, max_steps=2000, batch_size=64, val_every_n_epochs=None, val_every_n_steps=250))
     clip: ClipConfig = field(default_factory=lambda: ClipConfig(max_norm=1.0))  # BPTT over 100 steps can explode
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=None, every_n_steps=1000))
     solved_mse: float = 0.01  # test MSE below which a cell "solves" the task (6 % of the 1/6 baseline)
@@ -74,6 +77,8 @@ class AddingProblem(Recipe):
     summary = "RNN vs LSTM vs GRU on the adding problem (T=100) and ||dL/dh_t|| through time"
     section = "4.1.1"
     Config = AddingProblemConfig
+    smoke_settings = ("data.length=12", "data.n_train=256", "data.n_val=64", "data.n_test=64", "trainer.max_steps=20",
+                      "trainer.val_every_n_steps=10", "probe_batch=8", "model.hidden_size=8")
 
     def _data(self, cfg: AddingProblemConfig) -> Any:
         d = cfg.data
@@ -101,7 +106,8 @@ class AddingProblem(Recipe):
         data = self._data(cfg)
         write_run_config(run_dir, self.name, cfg)
         probe_x, probe_y = (t[: cfg.probe_batch] for t in data.test.tensors)
-        preprocessing = {"input_shape": [d.length, 2], "input": "[T, 2]: the values and the two markers (0/1)"}
+        preprocessing = {"input_shape": [d.length, 2], "input": "[T, 2]: the values and the two markers (0/1)",
+                         **data.info.preprocess}
         variants: list[Variant] = []
         gradients: dict[str, dict[str, torch.Tensor]] = {}
         for cell in cfg.model.cells:
@@ -119,11 +125,12 @@ class AddingProblem(Recipe):
                  f"below {cfg.solved_mse}."]
         for v in variants:
             mse = v.metrics["test/mse"]
-            steps, vals = validation_series(v.history, "val/mse")
+            steps, vals = history_series(v.history, "val/mse")
             solved_at = next((s for s, m in zip(steps, vals) if m < cfg.solved_mse), None)
             g = gradients[v.name]
             metrics.update({
                 f"test/mse_{v.name}": mse,
+                f"test/baseline_over_mse_{v.name}": baseline / mse if mse > 0 else float("inf"),
                 f"val/mse_{v.name}": v.metrics["val/mse"],
                 f"solved_{v.name}": bool(mse < cfg.solved_mse),
                 f"steps_to_solve_{v.name}": solved_at,
@@ -133,7 +140,8 @@ class AddingProblem(Recipe):
             })
             verdict = f"solved (validation MSE < {cfg.solved_mse} after {solved_at} steps)" if mse < cfg.solved_mse \
                 else "did not solve it"
-            notes.append(f"{v.name.upper()}: test MSE {mse:.4f} after {v.steps} steps, {verdict}; "
+            notes.append(f"{v.name.upper()}: test MSE {mse:.4f} ({baseline / mse:.1f}× below the constant "
+                         f"prediction) after {v.steps} steps, {verdict}; "
                          f"‖∂L/∂h_0‖ / ‖∂L/∂h_T‖ = {_ratio(g['initial']):.1e} at initialisation, "
                          f"{_ratio(g['trained']):.1e} after training.")
         write_results(run_dir, metrics, notes=notes, length=d.length, compared=[v.name for v in variants])
@@ -170,7 +178,7 @@ def _plot_curves(variants: list[Variant], baseline: float, solved: float, run_di
     fig = figure(figsize=(6, 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for v in variants:
-        steps, vals = validation_series(v.history, "val/mse")
+        steps, vals = history_series(v.history, "val/mse")
         ax.plot(steps, vals, "-o", ms=3, label=v.name.upper())
     ax.axhline(baseline, color="gray", ls="--", lw=1, label="predict 1 (baseline)")
     ax.axhline(solved, color="gray", ls=":", lw=1, label="solved threshold")

@@ -8,7 +8,8 @@ non-zero ``y₀`` in every sequence: its start-up transient ``λ^{t+1} y₀`` is
 fixed function of time that a learned initial state can hold directly, while
 a zero state must produce it through the dynamics.  The same per-step LSTM
 regressor is trained both ways over several seeds; the report gives the test
-MSE of each run and the mean ratio.
+MSE of each run and the mean ratio.  The notes' claim — the learned start is
+"more effective" — shows as a lower mean test MSE and a win on most seeds.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from ...models import get_model
 from ...report.plots import figure, save_figure
 from ...tasks.sequence import SequenceRegressionTask
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results
-from ..config import CheckpointConfig, ClipConfig, TrainerConfig
-from ._common import fit_variant, write_run_config
+from ..comparison import fit_variant, write_run_config
+from ..config import CheckpointConfig, ClipConfig, RunSettings, TrainerConfig
 
 __all__ = ["LearnedInitialState", "LearnedInitialStateConfig"]
 
@@ -53,15 +54,16 @@ class InitialStateModel:
 
 
 @dataclass
-class LearnedInitialStateConfig:
+class LearnedInitialStateConfig(RunSettings):
     data: IntegratorData = field(default_factory=IntegratorData)
     model: InitialStateModel = field(default_factory=InitialStateModel)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])  # one pair of runs per seed
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=0.02))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         max_epochs=None, max_steps=150, batch_size=32, val_every_n_epochs=None))
-    clip: ClipConfig = field(default_factory=ClipConfig)
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=None))
+    # a high rate through BPTT: clipped by norm, as in the other recurrent recipes (both starts train better)
+    clip: ClipConfig = field(default_factory=lambda: ClipConfig(max_norm=1.0))
 
 
 @register_recipe
@@ -72,6 +74,7 @@ class LearnedInitialState(Recipe):
     summary = "zero vs learnable initial state of an LSTM on a leaky integrator with a fixed start value"
     section = "4.1.1.2"
     Config = LearnedInitialStateConfig
+    smoke_settings = ("seeds=[0]", "trainer.max_steps=10", "data.n_train=64", "data.n_test=32")
 
     def _data(self, cfg: LearnedInitialStateConfig) -> Any:
         d = cfg.data
@@ -97,7 +100,8 @@ class LearnedInitialState(Recipe):
         d = cfg.data
         data = self._data(cfg)
         write_run_config(run_dir, self.name, cfg)
-        preprocessing = {"input_shape": [d.length, 1], "input": "[T, 1]: the input u_t of the integrator; one output per step"}
+        preprocessing = {"input_shape": [d.length, 1], "input": "[T, 1]: the input u_t of the integrator; one output per step",
+                         **data.info.preprocess}
         losses: dict[str, list[float]] = {init: [] for init in _INITS}
         for seed in cfg.seeds:
             for init in losses:
