@@ -34,6 +34,9 @@ def _tensors(out: object) -> list[torch.Tensor]:
 
 # models checked in a cheaper configuration (see the module docstring)
 SMOKE_KWARGS = {name: {"small_input": True} for name in list_models("vgg*")}
+# the paper-sized U-Net and FCNs: thinner encoders, same layout (test_segmentation_models.py checks the sizes)
+SMOKE_KWARGS.update({"unet": {"base_channels": 8}, "encoder_decoder": {"base_channels": 8},
+                     **{n: {"backbone_kwargs": {"small_input": True}} for n in ("fcn8s", "fcn16s", "fcn32s")}})
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -33,6 +33,15 @@ _SMALL_CNN = ["model.channels=[8,16]", "model.hidden=[32]"]
 
 #: the cheapest settings of every registered recipe (besides trainer.max_epochs=1), and the real data it needs
 CASES: dict[str, tuple[list[str], str | None]] = {
+    "encoder-decoder-vs-unet": (["data.name=shapes", "data.n_train=8", "data.n_val=2", "data.n_test=2", "data.size=32",
+                                 "model.base_channels=4", "model.depth=2", "augment.crop=0", "overlays=1"], None),
+    "fcn-shapes": (["data.n_train=8", "data.n_val=2", "data.n_test=2", "data.size=32", "model.base_channels=2",
+                    "overlays=1"], None),
+    "patch-vs-full": (["data.name=shapes", "data.n_train=2", "data.n_val=2", "data.n_test=2", "data.size=32",
+                       "model.channels=[4]", "model.hidden=8", "patch_batch=64", "full_crop=0", "overlays=1"], None),
+    "shift-and-stitch-demo": (["scene.rows=1", "scene.cols=2"], None),
+    "unet-membrane": (["data.limit=1", "model.base_channels=4", "model.depth=2", "augment.crop=64",
+                       "trainer.batch_size=1", "overlays=1"], "membrane"),
     "adding-problem": (["data.length=12", "data.n_train=256", "data.n_val=64", "data.n_test=64", "trainer.max_steps=20",
                         "trainer.val_every_n_steps=10", "probe_batch=8", "model.hidden_size=8"], None),
     "ae-generative-mnist": (_MNIST + _JUDGE + ["model.hidden=[32]", "latent_dims=[2]", "fit_images=200", "vae=true"],
@@ -49,9 +58,15 @@ CASES: dict[str, tuple[list[str], str | None]] = {
     "cnn-digits": (_SMALL_CNN, None),
     "cnn-mnist": (["data.train_fraction=0.01", *_SMALL_CNN], "mnist"),
     "conv-ae-mnist": (_MNIST + _JUDGE + ["model.channels=[4,8]"], "mnist"),
+    "colorize-shapes": (["data.n_train=64", "data.n_val=16", "data.n_test=16", "model.width=4", "figure_images=2"], None),
+    "inpaint-mnist": (_MNIST + ["model.width=4", "figure_images=2"], "mnist"),
+    "superres-mnist": (_MNIST + ["model.width=4", "figure_images=2"], "mnist"),
     "dcgan-mnist": (_MNIST + _JUDGE + _GAN + ["models.g_channels=[16,8]", "models.d_channels=[8,16]"], "mnist"),
     "digits-kfold": (["folds=2", "model.hidden=[16]"], None),
     "filters-demo": (["max_side=32"], None),
+    "conv-vs-dense": ([], None),
+    "kmeans-digits": (["data.limit_train=600", "data.limit_test=200", "cluster.n_init=2", "model.hidden=[32]"],
+                      "mnist"),
     "forecast-sine": (["data.length=400", "model.hidden_size=8", "model.mlp_hidden=[8]"], None),
     "gan-mnist": (_MNIST + _JUDGE + _GAN + ["models.g_hidden=[32]", "models.d_hidden=[32]"], "mnist"),
     "init-comparison": (['schemes=["zero","xavier"]', "hidden=[16,16]"], None),
@@ -82,18 +97,19 @@ CASES: dict[str, tuple[list[str], str | None]] = {
 SAME_METRIC = {
     "adding-problem": ("gru", "test/mse_gru", "test", "test/mse"),
     "ae-pretrain-mnist": ("random-n5-r0", "test/accuracy_random_5", "test", "test/accuracy"),
-    "augmentation-comparison": ("none", "none/test_accuracy", "test", "test/accuracy"),
+    "augmentation-comparison": ("none", "test/accuracy_none", "test", "test/accuracy"),
     "digits-kfold": (None, "test/accuracy", "test", "test/accuracy"),
     "forecast-sine": ("lstm", "test/rmse_lstm", "test", "test/rmse"),
-    "init-comparison": ("xavier", "xavier/test_accuracy", "test", "test/accuracy"),
+    "init-comparison": ("xavier", "test/accuracy_xavier", "test", "test/accuracy"),
     "learned-initial-state": ("learnable-seed0", "test/mse_learnable_mean", "test", "test/mse"),
-    "optimizer-comparison": ("adam", "adam/train_loss", "train", "train/loss"),
-    "overfitting-digits": ("early_stopping", "early_stopping/val_loss", "val", "val/loss"),
+    "optimizer-comparison": ("adam", "train/loss_adam", "train", "train/loss"),
+    "overfitting-digits": ("early_stopping", "val/loss_early_stopping", "val", "val/loss"),
     "perceptron-logic": ("and", "and/accuracy", "test", "test/accuracy"),
     "restarts-demo": (None, "selected/train_accuracy", "train", "train/accuracy"),
+    "superres-mnist": ("unet", "test/mse_unet", "test", "test/mse"),
     "transfer-mnist": (None, "transfer/test_accuracy", "test", "test/accuracy"),
-    "tta-comparison": (None, "plain/test_accuracy", "test", "test/accuracy"),
-    "vanishing-gradients": ("relu", "relu/test_accuracy", "test", "test/accuracy"),
+    "tta-comparison": (None, "test/accuracy", "test", "test/accuracy"),
+    "vanishing-gradients": ("relu", "test/accuracy_relu", "test", "test/accuracy"),
 }
 
 
@@ -154,7 +170,7 @@ def test_every_command_on_a_one_epoch_run(name, tmp_path, tmp_path_factory, monk
     # honoured: every training of the run stopped after one epoch
     recipe, cfg = load_run_config(run_dir)
     assert cfg.trainer.max_epochs == 1
-    if name in ("knn-digits", "filters-demo"):
+    if name in ("knn-digits", "filters-demo", "conv-vs-dense"):
         assert fitted == []  # nothing is trained
     elif name == "perceptron-logic":
         assert fitted == [] and {result.metrics[f"{fn}/epochs"] for fn in cfg.functions} == {1.0}

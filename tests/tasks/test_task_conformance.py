@@ -18,6 +18,7 @@ from an2dl.tasks import (
     GANTask,
     LanguageModelTask,
     RegressionTask,
+    SegmentationTask,
     SequenceClassificationTask,
     SequenceRegressionTask,
     VAETask,
@@ -62,6 +63,10 @@ CASES = {
     "vae": (
         lambda: VAETask(an2dl.get_model("dense_vae", input_shape=(1, 8, 8), hidden=[16], latent_dim=2), optimizer=SGD),
         ArrayDataset(IMAGES), {}),
+    "segmentation": (
+        lambda: SegmentationTask(an2dl.get_model("unet", base_channels=4, depth=2, padding="same", num_classes=3),
+                                 num_classes=3, optimizer=SGD),
+        ArrayDataset(IMAGES, torch.randint(0, 3, (N, 8, 8), generator=g)), {}),
     "gan": (
         lambda: GANTask(an2dl.get_model("mlp_generator", latent_dim=4, hidden=[16], output_shape=(1, 8, 8)),
                         an2dl.get_model("mlp_discriminator", input_shape=(1, 8, 8), hidden=[16])),

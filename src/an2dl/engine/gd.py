@@ -107,7 +107,12 @@ class GradientDescent(Optimizer):
 
 
 class Nesterov(Optimizer):
-    """Nesterov accelerated gradient as the notes' prediction and correction steps (§2.3.1).
+    """Nesterov accelerated gradient (§2.3.1): a momentum prediction, then a correction with the gradient there.
+
+    The notes' two steps move the prediction by the previous gradient and start
+    the correction from ``w^{(k)}`` without momentum; this class keeps the
+    velocity ``Δw`` of the momentum method instead (Sutskever et al. 2013), the
+    form deep-learning libraries implement, which is what makes the method accelerate.
 
     The gradient must be evaluated at the *predicted* position ``w^{(k+1/2)}``.
     To let an ordinary training loop (forward, backward, ``step()``) do that,

@@ -24,6 +24,11 @@ name                       torchmetrics object                           update 
 ``mean_iou``               ``MulticlassJaccardIndex(average="macro")``   logits/ids ``[B, K, H, W]``, ids ``[B, H, W]``
 ``iou_per_class``          ``MulticlassJaccardIndex(average="none")``    as ``mean_iou`` (an artifact)
 ``pixel_accuracy``         ``MulticlassAccuracy(average="micro")``       as ``mean_iou``
+``dice``                   ``MulticlassF1Score(average="macro")``: the   as ``mean_iou``
+                           Dice coefficient 2TP / (2TP + FP + FN)
+                           averaged over classes
+``class_iou``              IoU of each class, logged as                  as ``mean_iou``
+                           ``iou_<class name>`` (``class_names``)
 ``mean_average_precision`` an2dl's COCO ``MeanAveragePrecision``         list of prediction dicts, list of
                            (``engine/detection_metrics.py``; kwargs      target dicts (detection convention)
                            ``box_format``, ``iou_thresholds``,
@@ -172,6 +177,41 @@ def _iou_per_class(*, num_classes: int, ignore_index: int | None = None) -> Any:
     from torchmetrics.classification import MulticlassJaccardIndex
 
     return MulticlassJaccardIndex(num_classes, average="none", ignore_index=ignore_index)
+
+
+@register_metric("dice")
+def _dice(*, num_classes: int, ignore_index: int | None = None) -> Any:
+    # per class, F1 = 2 TP / (2 TP + FP + FN) is the Dice coefficient of the predicted and true masks
+    from torchmetrics.classification import MulticlassF1Score
+
+    return MulticlassF1Score(num_classes, average="macro", ignore_index=ignore_index)
+
+
+@register_metric("class_iou")
+def _class_iou(*, num_classes: int, class_names: list[str] | None = None, ignore_index: int | None = None) -> Any:
+    return _class_iou_class()(num_classes, class_names=class_names, ignore_index=ignore_index)
+
+
+@functools.cache
+def _class_iou_class() -> type:
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    class ClassIoU(MulticlassJaccardIndex):
+        """Intersection over union of every class, computed as ``{"iou_<name>": value}`` (notes §3.5.1)."""
+
+        def __init__(self, num_classes: int, *, class_names: list[str] | None = None,
+                     ignore_index: int | None = None) -> None:
+            super().__init__(num_classes, average="none", ignore_index=ignore_index)
+            names = list(class_names) if class_names else [str(k) for k in range(num_classes)]
+            if len(names) != num_classes:
+                raise ConfigError(f"class_iou needs one class name per class ({num_classes}); got {len(names)}")
+            self.class_names = names
+
+        def compute(self) -> dict[str, torch.Tensor]:
+            values = super().compute()
+            return {f"iou_{name}": v for name, v in zip(self.class_names, values)}
+
+    return ClassIoU
 
 
 @register_metric("mean_average_precision")

@@ -81,7 +81,7 @@ class OptimizerSpec:
 
     Args:
         name: ``sgd``, ``adam``, ``adamw``, ``rmsprop`` or ``nag`` (Nesterov's
-            accelerated gradient as the notes' two steps, :class:`an2dl.engine.gd.Nesterov`;
+            accelerated gradient as a prediction and a correction step, :class:`an2dl.engine.gd.Nesterov`;
             same trajectory as ``sgd`` with ``nesterov=True``).
         lr: base learning rate η.
         momentum: momentum coefficient α (SGD, RMSprop).

@@ -1,5 +1,6 @@
 """Loss functions written from the notes: SSE, MSE, BCE, cross-entropy, the perceptron criterion,
-weight decay, the multiclass hinge, soft targets, reconstruction, ELBO and the GAN objectives."""
+weight decay, the multiclass hinge, soft targets, reconstruction, ELBO, the GAN objectives and the pixel-wise
+losses of segmentation."""
 
 from .basic import (
     bce,
@@ -35,8 +36,16 @@ from .generative import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
+from .segmentation import (
+    class_frequencies,
+    class_weights_from_frequencies,
+    dice_loss,
+    pixel_cross_entropy,
+    unet_weight_map,
+)
 
 __all__ = [
+    "class_frequencies", "class_weights_from_frequencies", "dice_loss", "pixel_cross_entropy", "unet_weight_map",
     "ELBO", "discriminator_loss", "elbo", "gaussian_kl", "generator_minimax_loss", "generator_nonsaturating_loss",
     "gradient_penalty", "kl_sparsity", "l1_sparsity", "reconstruction_l2", "reconstruction_mse", "total_variation",
     "wgan_critic_loss", "wgan_generator_loss",

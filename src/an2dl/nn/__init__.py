@@ -1,5 +1,5 @@
 """Layers written from the notes: activations, initialisation, batch normalisation, dropout,
-written-out backpropagation, convolution arithmetic, pooling, recurrent cells and masks."""
+written-out backpropagation, convolution arithmetic, pooling, recurrent cells, masks and upsampling."""
 
 from .activations import ACTIVATIONS, activation_module, get_activation, softmax
 from .backprop import ManualMLP
@@ -31,9 +31,22 @@ from .recurrent import (
     rnn_cell,
     state_gradient_norms,
 )
+from .upsampling import (
+    BedOfNails,
+    MaxUnpool2d,
+    NearestUpsample,
+    TransposeConv2d,
+    bed_of_nails,
+    bilinear_kernel,
+    max_unpool2d,
+    nearest_upsample,
+    transpose_conv2d,
+)
 
 __all__ = [
     "FrozenBatchNorm2d", "freeze_batch_norm",
+    "BedOfNails", "MaxUnpool2d", "NearestUpsample", "TransposeConv2d", "bed_of_nails", "bilinear_kernel",
+    "max_unpool2d", "nearest_upsample", "transpose_conv2d",
     "ACTIVATIONS", "BatchNorm1d", "BatchNorm2d", "Dropout", "GRU", "GRUCell", "GlobalAvgPool2d", "GlobalMaxPool2d",
     "INIT_SCHEMES", "LSTM", "LSTMCell", "ManualMLP", "RNN", "RNNCell", "Recurrent", "activation_module",
     "attention_mask", "batch_norm", "causal_mask", "conv2d_output_shape", "conv2d_parameter_count", "conv_output_size",

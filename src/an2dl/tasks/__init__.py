@@ -4,6 +4,7 @@ from .classification import ClassificationTask
 from .generative import AutoencoderTask, GANTask, VAETask
 from .kinds import TASK_KINDS, kind_of, task_for_kind
 from .regression import BinaryClassificationTask, RegressionTask
+from .segmentation import BorderWeights, SegmentationTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "GANTask",
     "LanguageModelTask",
     "RegressionTask",
+    "BorderWeights",
+    "SegmentationTask",
     "SequenceClassificationTask",
     "SequenceRegressionTask",
     "TASK_KINDS",

@@ -17,6 +17,7 @@ from ..registry import close_matches
 from .classification import ClassificationTask
 from .generative import AutoencoderTask, GANTask, VAETask
 from .regression import BinaryClassificationTask, RegressionTask
+from .segmentation import SegmentationTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
 
 __all__ = ["TASK_KINDS", "LEGACY_KINDS", "task_for_kind", "kind_of"]
@@ -43,6 +44,7 @@ TASK_KINDS: dict[str, type[Task]] = _table((
     AutoencoderTask,
     VAETask,
     GANTask,
+    SegmentationTask,
 ))
 
 #: ``task`` values of older ``model.json`` files that are not kinds, and the kind each means

@@ -1,6 +1,8 @@
-"""Recipes of notes §3.1–§3.4.1 at reduced settings (the full figures come from the recipes' defaults)."""
+"""Recipes of notes §3.1–§3.4.1: each run asserts the claim of the notes it illustrates.
 
-import json
+The margins come from seeds 0, 1 and 2 of the same settings (``trainer.seed``, or ``data.seed`` where nothing
+is trained); the tests run seed 0.  The values measured for each seed are in the docstrings.
+"""
 
 import pytest
 
@@ -9,9 +11,7 @@ from an2dl.data.transforms import AugmentedDataset
 from an2dl.errors import ConfigError
 from conftest import require_data
 
-
-def _results(result):
-    return json.loads((result.run_dir / "results.json").read_text())
+_SMALL_CNN = ("model.channels=[8,16]", "model.hidden=[32]")
 
 
 def test_filters_demo(tmp_path):
@@ -21,9 +21,16 @@ def test_filters_demo(tmp_path):
     # blurring removes part of the noise
     assert m["denoise/rmse_gaussian"] < m["denoise/rmse_noisy"] and m["denoise/rmse_box"] < m["denoise/rmse_noisy"]
     assert (r.run_dir / "report.html").is_file() and (r.run_dir / "plots" / "filters.png").is_file()
+    # salt-and-pepper noise: the median removes isolated outliers that the box filter only spreads.
+    # Measured (max_side=64, seeds 0-2): noisy 17.1-17.6 dB, box 3x3 23.3-23.8 dB, median 3x3 27.9-28.1 dB
+    # (gap 4.4-4.5 dB; 4.5-4.6 dB at the default max_side=240)
+    assert m["impulse/psnr_box"] > m["impulse/psnr_noisy"]
+    assert m["impulse/psnr_median"] > m["impulse/psnr_box"] + 3.0
+    assert (r.run_dir / "plots" / "nonlinear_filters.png").is_file()
 
 
 def test_knn_digits_reaches_97_percent(tmp_path):
+    """§3.2.2: k-NN on raw pixels, k and distance chosen on validation (data.seed 0/1/2: 0.978, 0.986, 0.986)."""
     r = an2dl.run("knn-digits", ["ks=[1,3,5]"], runs_root=tmp_path, progress=False)
     assert r.metrics["test/accuracy"] >= 0.97
     assert r.metrics["selected/k"] in (1, 3, 5)
@@ -32,16 +39,20 @@ def test_knn_digits_reaches_97_percent(tmp_path):
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "hinge"])
 def test_linear_digits_reaches_94_percent(tmp_path, loss):
+    """§3.2.1: one template per class, K(x) = Wx + b (seeds 0/1/2: cross-entropy 0.958, 0.958, 0.961;
+    hinge 0.958, 0.955, 0.955)."""
     r = an2dl.run("linear-digits", [f"loss={loss}", "checkpoint.every_n_epochs=null"],
                   runs_root=tmp_path, progress=False)
     assert r.metrics["test/accuracy"] >= 0.94
     assert (r.run_dir / "plots" / "templates.png").is_file()
 
 
-def test_cnn_digits_reduced(tmp_path):
-    r = an2dl.run("cnn-digits", ["trainer.max_epochs=4", "model.channels=[8,16]", "model.hidden=[32]",
+def test_cnn_digits_beats_the_linear_classifier(tmp_path):
+    """§3.3: a small CNN after 8 epochs (seeds 0/1/2: 0.975, 0.983, 0.972) is above the linear classifier
+    (0.955-0.961, above)."""
+    r = an2dl.run("cnn-digits", ["trainer.max_epochs=8", "model.channels=[16,32]", "model.hidden=[64]",
                                  "checkpoint.every_n_epochs=null"], runs_root=tmp_path, progress=False)
-    assert r.metrics["test/accuracy"] >= 0.9
+    assert r.metrics["test/accuracy"] >= 0.965
     assert (r.run_dir / "plots" / "model_summary.png").is_file()
     assert (r.run_dir / "plots" / "first_layer_filters.png").is_file()
 
@@ -54,40 +65,65 @@ def test_cnn_digits_per_sample_augmentation_path(tmp_path):
     assert r.metrics["test/accuracy"] >= 0.5
 
 
-def test_cnn_mnist_reduced(tmp_path):
+@pytest.mark.slow
+def test_cnn_mnist_reaches_99_5_percent(tmp_path):
+    """§3.3-§3.4.1: the recipe's defaults on real MNIST (CNN_MNIST_DOC)."""
     root = require_data("mnist")
-    r = an2dl.run("cnn-mnist", [f"data.root={root}", "data.train_fraction=0.05", "trainer.max_epochs=2",
-                                "model.channels=[16,32]", "model.hidden=[64]", "checkpoint.every_n_epochs=null"],
-                  runs_root=tmp_path, progress=False)
-    # 2,750 training images, 2 epochs, a narrower model (measured 0.923); the full recipe reaches >= 99.2%
-    assert r.metrics["test/accuracy"] >= 0.90
+    r = an2dl.run("cnn-mnist", [f"data.root={root}", "checkpoint.every_n_epochs=null"], runs_root=tmp_path,
+                  progress=False)
+    assert r.metrics["test/accuracy"] >= 0.995
+    assert (r.run_dir / "plots" / "first_layer_filters.png").is_file()
 
 
-def test_augmentation_comparison_reduced(tmp_path):
-    r = an2dl.run("augmentation-comparison", ["data.name=digits", "data.size=16", "data.val_fraction=0.1",
-                                              "data.train_fraction=0.5", "trainer.max_epochs=2",
-                                              "model.channels=[8,16]", "model.hidden=[32]",
-                                              'variants=["none","geometric","mixup"]'], runs_root=tmp_path, progress=False)
-    for v in ("none", "geometric", "mixup"):
-        assert 0.3 < r.metrics[f"{v}/test_accuracy"] <= 1
-    doc = _results(r)
-    assert doc["best_variant"] in ("none", "geometric", "mixup")
+@pytest.mark.slow
+def test_geometric_augmentation_helps_on_a_small_training_set(tmp_path):
+    """§3.4.1 at the recipe's defaults: 1,100 MNIST training images, the 10,000 test images.
+
+    Test accuracy, seeds 0/1/2: none 0.9620, 0.9632, 0.9618; geometric 0.9674, 0.9733, 0.9737;
+    mixup 0.9591, 0.9595, 0.9597; geometric+mixup 0.9662, 0.9644, 0.9656.  Geometric augmentation gains
+    0.54-1.19 points; Mixup alone loses 0.21-0.37 (see the recipe's docstring).
+    """
+    root = require_data("mnist")
+    r = an2dl.run("augmentation-comparison", [f"data.root={root}"], runs_root=tmp_path, progress=False)
+    m = r.metrics
+    assert m["data/train_images"] == 1100 and m["data/test_images"] == 10_000
+    assert m["test/accuracy_geometric"] > m["test/accuracy_none"] + 0.003
+    assert m["test/accuracy_geometric"] > m["test/accuracy_mixup"] + 0.005
     for name in ("test_accuracy", "val_accuracy", "augmented_samples"):
         assert (r.run_dir / "plots" / f"{name}.png").is_file()
+
+
+def test_augmentation_comparison_refuses_unknown_variants(tmp_path):
     with pytest.raises(ConfigError, match="variants must be"):
         an2dl.run("augmentation-comparison", ['variants=["rotate"]'], runs_root=tmp_path, progress=False)
 
 
-def test_tta_comparison_reduced(tmp_path):
-    r = an2dl.run("tta-comparison", ["trainer.max_epochs=3", "views.random_views=1", "views.angles=[-8]", "views.scales=[]"],
-                  runs_root=tmp_path, progress=False)
+def test_tta_views_and_gains(tmp_path):
+    r = an2dl.run("tta-comparison", ["trainer.max_epochs=1", *_SMALL_CNN, "views.random_views=1", "views.angles=[-8]",
+                                     "views.scales=[]"], runs_root=tmp_path, progress=False)
     m = r.metrics
     assert m["tta/views"] == 7  # original + 4 shifts + 1 rotation + 1 random
-    assert m["plain/test_accuracy"] > 0.8
     for reduce in ("mean", "max", "vote"):
-        assert m[f"tta_{reduce}/gain"] == pytest.approx(m[f"tta_{reduce}/test_accuracy"] - m["plain/test_accuracy"])
-        assert m[f"tta_{reduce}/test_accuracy"] > 0.8
+        assert m[f"tta_{reduce}/gain"] == pytest.approx(m[f"tta_{reduce}/test_accuracy"] - m["test/accuracy"])
     assert (r.run_dir / "plots" / "tta_accuracy.png").is_file()
+    assert (r.run_dir / "model" / "model.json").is_file()
+
+
+@pytest.mark.slow
+def test_tta_improves_mnist_accuracy(tmp_path):
+    """§3.4.1: averaging 9 views (shifts, rotations, zooms) of each test image, on MNIST with 2,750 training images.
+
+    Gain of the mean over views, seeds 0/1/2: +0.22, +0.33, +0.31 points (plain 0.9790, 0.9796, 0.9773).
+    On the 360 test digits of the embedded set the same gain is within the noise (+0.28, -0.84, -0.56 points).
+    """
+    root = require_data("mnist")
+    r = an2dl.run("tta-comparison", ["data.name=mnist", f"data.root={root}", "data.size=null",
+                                     "data.val_fraction=0.0833", "data.train_fraction=0.05",
+                                     'views.reduces=["mean"]', "checkpoint.every_n_epochs=null"],
+                  runs_root=tmp_path, progress=False)
+    m = r.metrics
+    assert m["tta/views"] == 9
+    assert m["tta_mean/gain"] > 0.001
 
 
 def test_augment_benchmark_quick(capsys):

@@ -11,9 +11,10 @@ import an2dl
 pytestmark = pytest.mark.slow
 
 
-def test_lenet5_digits_default_recipe_reaches_98_percent(tmp_path):
+def test_lenet5_digits_default_recipe_reaches_97_5_percent(tmp_path):
+    """§3.4.2: LeNet-5 on the digits resized to 32x32, 60 epochs (seeds 0/1/2: 0.983, 0.992, 0.989)."""
     result = an2dl.run("lenet5-digits", runs_root=tmp_path, progress=False)
-    assert result.metrics["test/accuracy"] >= 0.98
+    assert result.metrics["test/accuracy"] >= 0.975
     saved = json.loads((result.run_dir / "results.json").read_text())
     assert saved["metrics"]["test/accuracy"] == result.metrics["test/accuracy"] and saved["epochs"] == 60
 

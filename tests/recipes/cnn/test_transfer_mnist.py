@@ -46,7 +46,8 @@ def test_transfer_beats_training_from_scratch_on_real_mnist(tmp_path):
     assert m["pretrain/test_accuracy"] > 0.9
     assert m["head/trunk_unchanged"] is True
     assert m["head/trainable_parameters"] == 32 * 5 + 5
-    assert m["transfer/test_accuracy"] > m["scratch/test_accuracy"]
+    assert m["transfer_gain"] == m["transfer/test_accuracy"] - m["scratch/test_accuracy"]
+    assert m["transfer_gain"] > 0.01  # fine-tuning beats training from scratch on 250 images (gains 0.015-0.069)
     assert m["transfer/test_accuracy"] > 0.85
     doc = json.loads((result.run_dir / "results.json").read_text())
     assert doc["sizes"]["target_train"] == 5 * 50

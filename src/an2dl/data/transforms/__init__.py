@@ -15,6 +15,7 @@ functions of ``(seed, epoch, step)`` (batched) or ``(seed, epoch, index)``
 from .base import ClassSpecific, RandomApply, Transform
 from .compose import Compose
 from .dataset import AugmentedDataset
+from .elastic import RandomElastic
 from .geometric import (
     COCO_KEYPOINT_NAMES,
     Affine,
@@ -60,6 +61,7 @@ __all__ = [
     "RandomBrightness",
     "RandomContrast",
     "RandomCrop",
+    "RandomElastic",
     "RandomHorizontalFlip",
     "RandomHue",
     "RandomResizedCrop",

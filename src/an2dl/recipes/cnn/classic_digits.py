@@ -25,7 +25,7 @@ from ...models.classic import KNNClassifier
 from ...tasks import ClassificationTask
 from .._variants import note_unused_trainer_settings
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
-from ..config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from ..config import CheckpointConfig, RunSettings, TrainerConfig
 from ._common import ImageData, filters_figure, load_image_data
 
 __all__ = ["LinearDigits", "LinearDigitsConfig", "KNNDigits", "KNNDigitsConfig"]
@@ -34,7 +34,7 @@ _LOSSES = ("cross_entropy", "hinge")
 
 
 @dataclass
-class LinearDigitsConfig:
+class LinearDigitsConfig(RunSettings):
     data: ImageData = field(default_factory=ImageData)
     loss: str = "cross_entropy"  # cross_entropy (softmax) or hinge (multiclass SVM, Weston & Watkins 1999)
     margin: float = 1.0  # hinge margin Delta
@@ -44,8 +44,6 @@ class LinearDigitsConfig:
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=60, batch_size=64))
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=20))
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -56,6 +54,7 @@ class LinearDigits(Recipe):
     summary = "linear classifier K(x)=Wx+b on the embedded 8x8 digits, cross-entropy or multiclass hinge (notes §3.2.1)"
     section = "3.2.1"
     Config = LinearDigitsConfig
+    smoke_settings = ("trainer.max_epochs=1",)
 
     def build(self, cfg: LinearDigitsConfig):
         if cfg.loss not in _LOSSES:
@@ -98,6 +97,8 @@ class KNNDigits(Recipe):
     summary = "k-NN (Euclidean / Manhattan, k chosen on validation) on the embedded 8x8 digits (notes §3.2.2)"
     section = "3.2.2"
     Config = KNNDigitsConfig
+    cannot_resume = "k-NN trains nothing: choosing k on the validation split takes seconds"
+    smoke_settings = ("ks=[1,3]", 'metrics=["euclidean"]')
 
     def no_model(self, cfg: KNNDigitsConfig) -> str | None:
         return ("knn-digits holds no trained model to evaluate, export or predict with: k-NN classifies from the "

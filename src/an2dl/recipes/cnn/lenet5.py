@@ -9,7 +9,7 @@ from ...engine.optim import OptimizerSpec, ScheduleSpec
 from ...models import get_model
 from ...tasks import ClassificationTask
 from ..base import Recipe, register_recipe
-from ..config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from ..config import RunSettings, TrainerConfig
 
 __all__ = ["LeNet5Digits", "LeNet5MNIST"]
 
@@ -42,15 +42,12 @@ class DigitsData:
 
 
 @dataclass
-class LeNet5DigitsConfig:
+class LeNet5DigitsConfig(RunSettings):
     data: DigitsData = field(default_factory=DigitsData)
     model: LeNetModel = field(default_factory=LeNetModel)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=3e-3, schedule=ScheduleSpec("cosine")))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=60, batch_size=32))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -61,6 +58,7 @@ class LeNet5Digits(Recipe):
     summary = "LeNet-5 on the embedded 8x8 digits resized to 32x32 (the make demo default)"
     section = "3.3, 3.4.2"
     Config = LeNet5DigitsConfig
+    smoke_settings = ("trainer.max_epochs=1",)
 
     def build(self, cfg: LeNet5DigitsConfig):
         d = cfg.data
@@ -81,7 +79,7 @@ class MNISTData:
 
 
 @dataclass
-class LeNet5MNISTConfig:
+class LeNet5MNISTConfig(RunSettings):
     data: MNISTData = field(default_factory=MNISTData)
     model: LeNetModel = field(default_factory=LeNetModel)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(p=0.0))
@@ -89,9 +87,6 @@ class LeNet5MNISTConfig:
         default_factory=lambda: OptimizerSpec("adam", lr=2e-3, schedule=ScheduleSpec("onecycle", interval="step", max_lr=4e-3))
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=8, batch_size=128))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -102,6 +97,7 @@ class LeNet5MNIST(Recipe):
     summary = "LeNet-5 on real MNIST (needs the IDX files: AN2DL_DATA_DIR, --set data.root=..., or a download)"
     section = "3.3, 3.4.2"
     Config = LeNet5MNISTConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.limit_train=500", "data.val_fraction=0.01")
 
     def build(self, cfg: LeNet5MNISTConfig):
         d = cfg.data

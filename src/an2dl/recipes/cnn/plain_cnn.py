@@ -17,7 +17,7 @@ from ...data.transforms import AugmentedDataset
 from ...engine.optim import OptimizerSpec, ScheduleSpec
 from ...tasks import ClassificationTask
 from ..base import Recipe, RunResult, register_recipe
-from ..config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from ..config import CheckpointConfig, RunSettings, TrainerConfig
 from ._common import (
     AugmentSettings,
     ImageData,
@@ -55,7 +55,7 @@ class PlainCNNRecipe(Recipe):
 
 
 @dataclass
-class CNNDigitsConfig:
+class CNNDigitsConfig(RunSettings):
     data: ImageData = field(default_factory=lambda: ImageData(name="digits", size=16))
     model: PlainCNNSettings = field(default_factory=lambda: PlainCNNSettings(channels=[32, 64], hidden=[64]))
     augment: AugmentSettings = field(default_factory=lambda: AugmentSettings(degrees=8.0, translate=0.08, scale=0.08))
@@ -63,8 +63,6 @@ class CNNDigitsConfig:
                                                                        schedule=ScheduleSpec("cosine")))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=30, batch_size=64))
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=10))
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -75,10 +73,11 @@ class CNNDigits(PlainCNNRecipe):
     summary = "plain CNN with geometric augmentation on the embedded digits (16x16) (notes §3.3-§3.4.1)"
     section = "3.3, 3.4.1"
     Config = CNNDigitsConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.train_fraction=0.2", "model.channels=[4,8]", "model.hidden=[16]")
 
 
 @dataclass
-class CNNMNISTConfig:
+class CNNMNISTConfig(RunSettings):
     data: ImageData = field(default_factory=lambda: ImageData(name="mnist", val_fraction=1 / 12))
     model: PlainCNNSettings = field(default_factory=lambda: PlainCNNSettings(channels=[32, 64], hidden=[128]))
     augment: AugmentSettings = field(default_factory=lambda: AugmentSettings(degrees=10.0, translate=0.1, scale=0.1))
@@ -86,9 +85,6 @@ class CNNMNISTConfig:
         default_factory=lambda: OptimizerSpec("adam", lr=2e-3, schedule=ScheduleSpec("onecycle", interval="step", max_lr=4e-3))
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=8, batch_size=128))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -99,3 +95,5 @@ class CNNMNIST(PlainCNNRecipe):
     summary = "plain CNN with geometric augmentation on real MNIST (needs the IDX files: AN2DL_DATA_DIR or data.root)"
     section = "3.3, 3.4.1"
     Config = CNNMNISTConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.train_fraction=0.01", "data.val_fraction=0.01", "model.channels=[4,8]",
+                      "model.hidden=[16]")

@@ -41,6 +41,7 @@ from ...engine.transfer import fine_tune
 from ...errors import ConfigError
 from ...export import export
 from ...models import get_model
+from ...models._checks import check_positive_int
 from ...models.transfer import trainable_parameters, transfer
 from ...tasks import ClassificationTask
 from .._variants import note_unused_trainer_settings
@@ -154,6 +155,9 @@ class TransferMNIST(Recipe):
     summary = "transfer learning + fine-tuning: ResNet-20 pre-trained on digits 0-4, 50 shots of 5-9 vs scratch"
     section = "3.4.2"
     Config = TransferMNISTConfig
+    cannot_resume = "its four stages hand weights to one another in memory and are not checkpointed together"
+    smoke_settings = ("trainer.max_epochs=1", "data.pretrain_limit=300", "data.test_limit=200", "data.shots=5",
+                      'model.kwargs={"width": 4}')
 
     def _check(self, cfg: TransferMNISTConfig) -> None:
         d = cfg.data
@@ -162,8 +166,7 @@ class TransferMNIST(Recipe):
         for name, digits in (("source_digits", d.source_digits), ("target_digits", d.target_digits)):
             if len(digits) < 2 or any(not 0 <= c <= 9 for c in digits) or len(set(digits)) != len(digits):
                 raise ConfigError(f"data.{name} must list at least 2 distinct digits in 0..9; got {digits}")
-        if d.shots <= 0:
-            raise ConfigError(f"data.shots must be a positive integer; got {d.shots}")
+        check_positive_int(self.name, "data.shots", d.shots)
         if cfg.finetune.blocks != "all" and not cfg.finetune.blocks.isdigit():
             raise ConfigError(f"finetune.blocks must be 'all' or a number of blocks; got {cfg.finetune.blocks!r}")
 
@@ -205,8 +208,6 @@ class TransferMNIST(Recipe):
 
     def run(self, cfg: TransferMNISTConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
-        if resume:
-            raise ConfigError("transfer-mnist runs several trainings and cannot be resumed; run it again")
         self._check(cfg)
         notes = note_unused_trainer_settings(
             self.name, cfg, [f.name for f in dataclasses.fields(TrainerConfig)

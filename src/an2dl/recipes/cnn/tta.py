@@ -1,8 +1,8 @@
 """``tta-comparison``: the measured effect of test-time augmentation (notes §3.4.1).
 
 A plain CNN is trained with geometric augmentation (so shifted, rotated and
-zoomed digits are in its training distribution), then the test set is
-classified
+zoomed digits are in its training distribution) in the standard flow (one
+model, checkpoints, ``an2dl resume``), then the test set is classified
 
 * plainly (one forward pass per image);
 * with each test-time view alone (a 1-pixel shift, a small rotation, a zoom);
@@ -10,28 +10,32 @@ classified
   (:func:`an2dl.tta.tta_predict`), with the cost in time.
 
 The embedded digits are the default (``data.name=digits``); ``--set
-data.name=mnist`` measures the same on real MNIST.
+data.name=mnist data.size=null`` measures the same on real MNIST.
+
+Measured (seeds 0–2): on the 360 test digits of the embedded set the gain of
+the mean over the 9 views is within the noise of so few images (+0.28,
+−0.84, −0.56 points); on MNIST with 2,750 training images
+(``data.train_fraction=0.05``) and its 10,000 test images it is +0.22, +0.33
+and +0.31 points (vote: +0.14, +0.26, +0.25), for about 9 times the forward
+passes.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..._utils.rng import seed_everything
+from ...data.core import DataSplits
 from ...data.transforms import Affine, RandomAffine
 from ...engine.optim import OptimizerSpec, ScheduleSpec
-from ...engine.trainer import Trainer
 from ...errors import ConfigError
-from ...export import export
 from ...nn.device import module_device
 from ...tasks import ClassificationTask
 from ...tta import tta_predict
-from ..base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
-from ..config import TrainerConfig, standard_callbacks, trainer_kwargs
+from ..base import Recipe, RunResult, register_recipe
+from ..config import RunSettings, TrainerConfig
 from ._common import (
     ImageData,
     PlainCNNSettings,
@@ -60,7 +64,7 @@ class TrainAugment:
 
 
 @dataclass
-class TTAComparisonConfig:
+class TTAComparisonConfig(RunSettings):
     data: ImageData = field(default_factory=lambda: ImageData(name="digits", size=16))
     model: PlainCNNSettings = field(default_factory=lambda: PlainCNNSettings(channels=[16, 32], hidden=[64]))
     augment: TrainAugment = field(default_factory=TrainAugment)
@@ -86,55 +90,50 @@ def _views(v: TTAViews, augment: TrainAugment) -> list[tuple[str, object]]:
 
 @register_recipe
 class TTAComparison(Recipe):
-    """Test-time augmentation (shifts, rotations, zooms; mean / max / vote) against plain prediction."""
+    """Test-time augmentation (shifts, rotations, zooms; mean / max / vote) against plain prediction.
+
+    ``test/accuracy`` is the trained CNN's plain accuracy; ``tta_<reduce>/test_accuracy``
+    and ``tta_<reduce>/gain`` (the difference) that of the views aggregated by
+    ``mean``, ``max`` or ``vote``; ``view/<name>/test_accuracy`` that of each view alone.
+    """
 
     name = "tta-comparison"
     summary = "test-time augmentation vs plain prediction on digits (default) or MNIST (notes §3.4.1)"
     section = "3.4.1"
     Config = TTAComparisonConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.train_fraction=0.2", "model.channels=[4,8]", "model.hidden=[16]",
+                      "views.angles=[]", "views.scales=[]", "views.reduces=[\"mean\"]")
 
-    def _task(self, cfg: TTAComparisonConfig, data) -> ClassificationTask:
-        a = cfg.augment
-        return ClassificationTask(build_plain_cnn(cfg.model, data), num_classes=data.info.num_classes, optimizer=cfg.optim,
-                                  augment=RandomAffine(degrees=a.degrees, translate=a.translate, scale=a.scale))
-
-    def build(self, cfg: TTAComparisonConfig):
-        """The CNN's task and the data; ``an2dl eval`` gives the plain (single-view) metrics of the run's model."""
-        data = load_image_data(cfg.data)
-        return self._task(cfg, data), data
-
-    def run(self, cfg: TTAComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _views(self, cfg: TTAComparisonConfig) -> list[tuple[str, object]]:
         bad = [r for r in cfg.views.reduces if r not in ("mean", "max", "vote")]
         if bad or not cfg.views.reduces:
             raise ConfigError(f"views.reduces must be a non-empty list from mean, max, vote; got {cfg.views.reduces!r}")
         views = _views(cfg.views, cfg.augment)
         if not views:
             raise ConfigError("no test-time views: set views.shift, views.angles, views.scales or views.random_views")
-        write_run_config(run_dir, self.name, cfg)
+        return views
+
+    def build(self, cfg: TTAComparisonConfig):
+        """The CNN's task and the data; ``an2dl eval`` gives the plain (single-view) metrics of the run's model."""
+        self._views(cfg)
         data = load_image_data(cfg.data)
-        seed_everything(cfg.trainer.seed)
-        task = self._task(cfg, data)
-        model = task.model
-        trainer = Trainer(**trainer_kwargs(cfg.trainer), run_dir=None, checkpoint=False, progress=progress,
-                          callbacks=standard_callbacks(cfg))
-        t0 = time.perf_counter()
-        trainer.fit(task, data.train, data.val)
-        fit_s = time.perf_counter() - t0
-        if trainer.is_global_zero:  # the trained CNN is the run's model (`an2dl eval`, `predict`, `export`)
-            export(model, run_dir / "model", **type(task).export_metadata(**self.export_info(cfg, data)))
-        model.eval()
+        a = cfg.augment
+        task = ClassificationTask(build_plain_cnn(cfg.model, data), num_classes=data.info.num_classes,
+                                  optimizer=cfg.optim,
+                                  augment=RandomAffine(degrees=a.degrees, translate=a.translate, scale=a.scale))
+        return task, data
+
+    def extra_metrics(self, cfg: TTAComparisonConfig, task: ClassificationTask, data: DataSplits):
+        """The test accuracy of every view alone and of all views aggregated by each reduction, with the time taken."""
+        views = self._views(cfg)
+        model = task.model.eval()
         dev = module_device(model)
         x, y = data.test.tensors[0], data.test.tensors[1]
         plain, plain_s = evaluate_accuracy(lambda b: model(b.to(dev)), x, y)
-        metrics: dict[str, float | int] = {"plain/test_accuracy": plain, "plain/seconds": plain_s, "fit_s": fit_s,
-                                           "data/test_images": len(x)}
-        single: dict[str, float] = {}
+        metrics: dict[str, Any] = {"plain/seconds": plain_s, "data/test_images": len(x)}
         for name, view in views:
-            if name.startswith("random"):
-                continue
-            acc, _ = evaluate_accuracy(lambda b, v=view: model(v(b).to(dev)), x, y)
-            single[name] = acc
-            metrics[f"view/{name}/test_accuracy"] = acc
+            if not name.startswith("random"):
+                metrics[f"view/{name}/test_accuracy"] = evaluate_accuracy(lambda b, v=view: model(v(b).to(dev)), x, y)[0]
         transforms = [None] + [v for _, v in views]
         for reduce in cfg.views.reduces:
             g = torch.Generator().manual_seed(cfg.tta_seed)
@@ -145,19 +144,19 @@ class TTAComparison(Recipe):
             metrics[f"tta_{reduce}/seconds"] = secs
             metrics[f"tta_{reduce}/gain"] = acc - plain
         metrics["tta/views"] = len(transforms)
-        self._figures(run_dir, cfg, metrics, single, plain)
-        write_results(run_dir, metrics, compared=["plain", *(f"tta_{r}" for r in cfg.views.reduces),
-                                                  *(f"view/{n}" for n in single)], notes=[
+        return metrics, [
             f"{len(transforms)} views per test image (the original plus {len(views)} augmented); "
             f"TTA costs about {len(transforms)}x the forward passes of plain prediction",
             "gain = TTA test accuracy - plain test accuracy (same trained model)",
-        ])
-        finish_report(run_dir)
-        return RunResult(self.name, run_dir, metrics, cfg, task=task, data=data, trainer=trainer)
+        ]
 
-    def _figures(self, run_dir, cfg, metrics, single, plain) -> None:
+    def figures(self, result: RunResult) -> None:
         from ...report.plots import figure, save_figure
 
+        super().figures(result)
+        cfg, metrics = result.config, result.metrics
+        single = {k[len("view/"):-len("/test_accuracy")]: v for k, v in metrics.items() if k.startswith("view/")}
+        plain = metrics["test/accuracy"]
         names = ["plain"] + [f"TTA {r}" for r in cfg.views.reduces] + list(single)
         accs = [plain] + [metrics[f"tta_{r}/test_accuracy"] for r in cfg.views.reduces] + list(single.values())
         colors = ["#555555"] + ["#4c72b0"] * len(cfg.views.reduces) + ["#dd8452"] * len(single)
@@ -170,5 +169,5 @@ class TTAComparison(Recipe):
         lo = min(accs)
         ax.set_ylim(max(0.0, lo - 2 * (1 - lo)), 1.0)
         ax.set_ylabel("test accuracy")
-        save_figure(fig, run_dir, "tta_accuracy",
+        save_figure(fig, result.run_dir, "tta_accuracy",
                     "Test accuracy: plain, TTA over all views (blue), and each view alone (orange)")

@@ -11,7 +11,7 @@ import torch
 
 from ...data.core import ArrayDataset, ClassificationInfo, DatasetInfo, DataSplits
 
-__all__ = ["logic_gate", "xor_splits", "sine_splits", "decision_surface", "history_series", "LOGIC_INPUTS"]
+__all__ = ["logic_gate", "xor_splits", "sine_splits", "decision_surface", "LOGIC_INPUTS"]
 
 #: the four inputs of a two-input Boolean function
 LOGIC_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -80,8 +80,3 @@ def decision_surface(
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
 
-
-def history_series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    """``(epochs, values)`` of ``key`` in a trainer's history (epochs counted from 1)."""
-    pts = [(int(r["epoch"]), float(r[key])) for r in history if r.get(key) is not None]
-    return [p[0] for p in pts], [p[1] for p in pts]

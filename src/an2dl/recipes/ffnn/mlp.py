@@ -13,7 +13,7 @@ from ...nn.device import module_device
 from ...tasks import ClassificationTask
 from ...tasks.regression import BinaryClassificationTask, RegressionTask
 from ..base import Recipe, RunResult, register_recipe
-from ..config import CheckpointConfig, ClipConfig, EarlyStoppingConfig, TrainerConfig
+from ..config import CheckpointConfig, EarlyStoppingConfig, RunSettings, TrainerConfig
 
 __all__ = ["MLPXor", "MLPSine", "MLPDigits", "MLPMNIST"]
 
@@ -26,14 +26,12 @@ class XorModel:
 
 
 @dataclass
-class MLPXorConfig:
+class MLPXorConfig(RunSettings):
     model: XorModel = field(default_factory=XorModel)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("sgd", lr=0.5, momentum=0.9))
     # batch gradient descent: the four points form every batch
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=200, batch_size=4, val_every_n_epochs=25))
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=None))
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -44,6 +42,7 @@ class MLPXor(Recipe):
     summary = "An MLP with one hidden layer learns XOR (sigmoid output, binary cross-entropy)"
     section = "1.3.1, 2.1, 2.2"
     Config = MLPXorConfig
+    smoke_settings = ("trainer.max_epochs=1",)
 
     def build(self, cfg: MLPXorConfig):
         from ._common import xor_splits
@@ -85,15 +84,13 @@ class SineModel:
 
 
 @dataclass
-class MLPSineConfig:
+class MLPSineConfig(RunSettings):
     data: SineData = field(default_factory=SineData)
     model: SineModel = field(default_factory=SineModel)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=0.05, schedule=ScheduleSpec("cosine")))
     # batch gradient descent: all 256 training points in every step
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=1000, batch_size=256, val_every_n_epochs=100))
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=None))
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -104,6 +101,7 @@ class MLPSine(Recipe):
     summary = "Universal approximation: one hidden layer of sigmoids fits sin(x) on [-pi, pi] (MSE)"
     section = "2.2.1"
     Config = MLPSineConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.n_train=32", "data.n_test=33")
 
     def build(self, cfg: MLPSineConfig):
         from ._common import sine_splits
@@ -116,6 +114,17 @@ class MLPSine(Recipe):
 
     def export_info(self, cfg, data):
         return {"class_names": [], "preprocessing": {"input_shape": [1], "value_range": [-3.141593, 3.141593]}}
+
+    def extra_metrics(self, cfg: MLPSineConfig, task, data):
+        """The constant predictor's test MSE (the mean of the training targets), and how many times lower the network's is."""
+        mean = data.train.tensors[1].mean()
+        baseline = float(((data.test.tensors[1] - mean) ** 2).mean())
+        with torch.no_grad():
+            x = data.test.tensors[0].to(module_device(task.model))
+            mse = float(((task.model.eval()(x).cpu() - data.test.tensors[1]) ** 2).mean())
+        return {"baseline/mse_constant": baseline, "mse_ratio_constant_to_network": baseline / mse}, [
+            f"the best constant prediction (the training targets' mean, {float(mean):.3f}) has test MSE {baseline:.4f}; "
+            f"the network's is {baseline / mse:.0f} times lower"]
 
     def figures(self, result: RunResult) -> None:
         from ...report.plots import figure, save_figure
@@ -165,7 +174,7 @@ class MLPModel:
 
 
 @dataclass
-class MLPDigitsConfig:
+class MLPDigitsConfig(RunSettings):
     data: DigitsData = field(default_factory=DigitsData)
     model: MLPModel = field(default_factory=MLPModel)
     # decoupled weight decay (Loshchilov & Hutter); use name=adam/sgd for the coupled penalty form
@@ -173,7 +182,6 @@ class MLPDigitsConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=200, batch_size=32))
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=10))
     early_stopping: EarlyStoppingConfig = field(default_factory=lambda: EarlyStoppingConfig(enabled=True, patience=20))
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 def _mlp(cfg_model: MLPModel, in_features: int, num_outputs: int):
@@ -191,6 +199,7 @@ class MLPDigits(Recipe):
     summary = "MLP on the embedded 8x8 digits with early stopping, dropout and weight decay"
     section = "2.1, 2.5.2, 2.5.3, 2.5.4"
     Config = MLPDigitsConfig
+    smoke_settings = ("trainer.max_epochs=1", "model.hidden=[16]")
 
     def build(self, cfg: MLPDigitsConfig):
         d = cfg.data
@@ -209,19 +218,17 @@ class MNISTData:
 
 
 @dataclass
-class MLPMNISTConfig:
+class MLPMNISTConfig(RunSettings):
     data: MNISTData = field(default_factory=MNISTData)
     model: MLPModel = field(default_factory=lambda: MLPModel(hidden=[1024, 1024], dropout=0.3))
     optim: OptimizerSpec = field(
         default_factory=lambda: OptimizerSpec("adamw", lr=1e-3, weight_decay=1e-2, schedule=ScheduleSpec("cosine"))
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=20, batch_size=128))
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     # the validation loss of a confident classifier rises while its accuracy still improves: watch the accuracy
     early_stopping: EarlyStoppingConfig = field(
         default_factory=lambda: EarlyStoppingConfig(enabled=True, monitor="val/accuracy", mode="max", patience=5)
     )
-    clip: ClipConfig = field(default_factory=ClipConfig)
 
 
 @register_recipe
@@ -232,6 +239,7 @@ class MLPMNIST(Recipe):
     summary = "MLP on real MNIST (needs the IDX files: AN2DL_DATA_DIR, --set data.root=..., or a download)"
     section = "2.1, 2.5.2, 2.5.3, 2.5.4"
     Config = MLPMNISTConfig
+    smoke_settings = ("trainer.max_epochs=1", "data.limit_train=500", "data.val_fraction=0.01", "model.hidden=[16]")
 
     def build(self, cfg: MLPMNISTConfig):
         d = cfg.data

@@ -10,6 +10,7 @@ import torch
 
 from ..._utils.rng import derive_seed
 from ...errors import ConfigError
+from ...models._checks import check_positive_int
 from .._variants import export_variant, note_unused_trainer_settings
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from ..config import TrainerConfig
@@ -56,6 +57,8 @@ class PerceptronLogic(Recipe):
     summary = "Rosenblatt's perceptron and the Hebbian rule on AND, OR, NAND (learned) and XOR (never learned)"
     section = "1.3.1, 2.4.1"
     Config = PerceptronLogicConfig
+    cannot_resume = "the Hebbian rule learns the four points in milliseconds and keeps no checkpoints"
+    smoke_settings = ('functions=["and","xor"]', "trainer.max_epochs=2")
 
     def models(self, cfg: PerceptronLogicConfig) -> list[str]:
         return list(cfg.functions)
@@ -73,9 +76,7 @@ class PerceptronLogic(Recipe):
 
         if not cfg.functions:
             raise ConfigError("perceptron-logic needs at least one function in 'functions'")
-        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
-            raise ConfigError(f"perceptron-logic needs trainer.max_epochs >= 1 (passes of the Hebbian rule); "
-                              f"got {cfg.trainer.max_epochs!r}")
+        check_positive_int(self.name, "trainer.max_epochs (passes of the Hebbian rule)", cfg.trainer.max_epochs)
         notes = note_unused_trainer_settings(self.name, cfg, ("max_epochs", "seed"),
                                              "the Hebbian rule updates after every point, on the CPU")
         write_run_config(run_dir, self.name, cfg)

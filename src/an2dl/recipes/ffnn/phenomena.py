@@ -8,15 +8,19 @@
 * ``overfitting-digits`` — a large MLP on 300 training digits, with and
   without dropout, weight decay and early stopping (§2.5).
 
-Each trains several models with the :class:`~an2dl.engine.Trainer` (the
-``trainer`` settings: epochs, batch size, seed, device, ...), draws their
-curves side by side in the report and exports every model to
-``run_dir/variants/<name>/model`` (``an2dl eval RUN --model NAME``).
+Each is a :class:`~an2dl.recipes.comparison.ComparisonRecipe`: every variant
+is trained with the :class:`~an2dl.engine.Trainer` (the ``trainer``
+settings: epochs, batch size, seed, device, ...) from the same seed in
+``variants/<name>/`` with its own checkpoints (``an2dl resume`` continues
+at the variant that was running), the curves are drawn side by side in the
+report and every model is exported to ``run_dir/variants/<name>/model``
+(``an2dl eval RUN --model NAME``).  Metrics carry the variant's name as a
+suffix (``test/accuracy_he``).
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,57 +28,44 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ..._utils.rng import derive_seed, seed_everything
+from ..._utils.rng import seed_everything
+from ...data.core import ArrayDataset, DataSplits
 from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
-from .._variants import export_variant
-from ..base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
-from ..config import TrainerConfig, standard_callbacks, trainer_kwargs
+from ...models._checks import check_positive_int, check_probability
+from ...tasks import ClassificationTask
+from ..base import RunResult, finish_report, register_recipe, write_results
+from ..comparison import ComparisonRecipe, Variant, history_series, plot_variant_curves, write_run_config
+from ..config import CheckpointConfig, EarlyStoppingConfig, RunSettings, TrainerConfig
 from .mlp import DigitsData
 
 __all__ = ["InitComparison", "OptimizerComparison", "VanishingGradients", "OverfittingDigits"]
 
 
-def _digits(d: DigitsData):
+def _digits(d: DigitsData) -> DataSplits:
     from ...data import get_dataset
 
     return get_dataset("digits", val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.seed)
 
 
-def _trainer(cfg: Any, *, progress: bool | None, batch_size: int | None = None, callbacks: list | None = None):
-    """A Trainer with the recipe's ``trainer`` settings (``batch_size`` replaces ``trainer.batch_size``), no checkpoints."""
+def _first(dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` samples of a tensor dataset: the probe batch of the gradient measurements."""
+    return dataset.tensors[0][:n], dataset.tensors[1][:n]
+
+
+def _evaluate(cfg: Any, task: ClassificationTask, dataset, split: str) -> dict[str, float]:
+    """``Trainer.evaluate`` of a trained variant on another split (the metrics ``an2dl eval --split`` gives)."""
     from ...engine.trainer import Trainer
 
-    kw = trainer_kwargs(cfg.trainer)
-    if batch_size is not None:
-        kw["batch_size"] = batch_size
-    return Trainer(**kw, progress=progress, checkpoint=False, callbacks=[*standard_callbacks(cfg), *(callbacks or [])])
+    evaluator = Trainer(progress=False, checkpoint=False, accelerator=cfg.trainer.accelerator)
+    return evaluator.evaluate(task, dataset, split=split)
 
 
-def _batch(dataset, n: int):
-    x, y = dataset.tensors[0], dataset.tensors[1]
-    return x[:n], y[:n]
-
-
-def _curve_plot(run_dir: Path, runs: dict[str, list[dict[str, Any]]], key: str, name: str, ylabel: str, caption: str,
-                *, log: bool = False) -> None:
-    from ...report.plots import figure, save_figure
-    from ._common import history_series
-
-    fig = figure(figsize=(5.5, 3.5))
-    ax = fig.add_subplot(1, 1, 1)
-    for label, hist in runs.items():
-        xs, ys = history_series(hist, key)
-        if log:
-            xs, ys = [x for x, y in zip(xs, ys) if y > 0], [y for y in ys if y > 0]
-        ax.plot(xs, ys, "-", lw=1.5, label=label)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, run_dir, name, caption)
+def _untrained(recipe: ComparisonRecipe, cfg: Any, name: str, data: DataSplits) -> ClassificationTask:
+    """Variant ``name`` as it starts training: built again from the run's seed, so the same initial weights."""
+    settings = recipe.variant_settings(cfg, name)
+    seed_everything(settings.trainer.seed)
+    return recipe.build_variant(settings, name, data)
 
 
 def _layer_plot(run_dir: Path, values: dict[str, list[float]], name: str, ylabel: str, caption: str, *,
@@ -96,12 +87,19 @@ def _layer_plot(run_dir: Path, values: dict[str, list[float]], name: str, ylabel
     save_figure(fig, run_dir, name, caption)
 
 
+def _check_names(setting: str, given: list[str], known: tuple[str, ...]) -> None:
+    unknown = [n for n in given if n not in known]
+    if unknown or not given:
+        raise ConfigError(f"{setting} must be a non-empty list of names of {list(known)}; got {given!r}")
+
+
 # ---------------------------------------------------------------- init-comparison
 @dataclass
-class InitComparisonConfig:
+class InitComparisonConfig(RunSettings):
     schemes: list[str] = field(default_factory=lambda: ["zero", "small", "large", "xavier", "glorot", "he"])
     hidden: list[int] = field(default_factory=lambda: [64] * 5)  # a deep enough network for the scale to matter
     activation: str = "tanh"  # hidden activation of every model
+    probe_batch: int = 512  # training digits the activations and gradients at initialisation are measured on
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("sgd", lr=0.05, momentum=0.9))
     data: DigitsData = field(default_factory=DigitsData)
     # epochs and mini-batch of every model; seed of the initial weights and of the data order
@@ -109,83 +107,90 @@ class InitComparisonConfig:
 
 
 @register_recipe
-class InitComparison(Recipe):
+class InitComparison(ComparisonRecipe):
     """Zero, small, large, Xavier, Glorot and He initialisation of the same deep MLP (notes §2.3.3).
 
     For each scheme the report shows, at initialisation, the spread of the
     activations layer by layer and the gradient norm of every layer, then the
     training curves.  Zero initialisation leaves every unit of a layer
-    identical (``zero/distinct_units`` counts the different first-layer units
-    after training); small weights shrink the signal layer after layer; large
-    ones saturate tanh units; the scaled schemes keep the signal alive.
+    identical (``trained/distinct_units_zero`` counts the different
+    first-layer units after training: 1); small weights shrink the signal
+    layer after layer; large ones saturate the tanh units; the scaled schemes
+    keep the signal alive and train.
     """
 
     name = "init-comparison"
     summary = "Zero, small, large, Xavier, Glorot, He initialisation of one deep MLP on the digits"
     section = "2.3.3"
     Config = InitComparisonConfig
+    primary_metric = "test/accuracy"
+    higher_is_better = True
+    smoke_settings = ('schemes=["zero","xavier"]', "hidden=[16,16]", "trainer.max_epochs=1", "probe_batch=64")
 
-    def _task(self, cfg: InitComparisonConfig, scheme: str):
-        from ...models import get_model
-        from ...tasks import ClassificationTask
-
-        model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init=scheme)
-        return ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
-
-    def models(self, cfg: InitComparisonConfig) -> list[str]:
+    def variant_names(self, cfg: InitComparisonConfig) -> list[str]:
         return list(cfg.schemes)
 
-    def build_model(self, cfg: InitComparisonConfig, name: str | None):
-        return self._task(cfg, str(name)), _digits(cfg.data)
-
-    def run(self, cfg: InitComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        from ...models.ffnn.analysis import hidden_activations, layer_gradient_norms
+    def check(self, cfg: InitComparisonConfig) -> None:
         from ...nn.init import INIT_SCHEMES
 
-        for s in cfg.schemes:
-            if s not in INIT_SCHEMES:
-                raise ConfigError(f"schemes must be names of {list(INIT_SCHEMES)}; got {s!r}")
-        write_run_config(run_dir, self.name, cfg)
-        data = _digits(cfg.data)
-        xb, yb = _batch(data.train, 512)
-        t0 = time.perf_counter()
-        metrics: dict[str, float] = {}
-        act_std, grad_norms, hists = {}, {}, {}
-        for scheme in cfg.schemes:
-            seed_everything(derive_seed(cfg.trainer.seed, "init-comparison", scheme))
-            task = self._task(cfg, scheme)
-            model = task.model
-            act_std[scheme] = [float(h.std()) for h in hidden_activations(model, xb)]
-            grad_norms[scheme] = layer_gradient_norms(model, xb, yb, F.cross_entropy)
-            tr = _trainer(cfg, progress=progress)
-            tr.fit(task, data.train, data.val)
-            hists[scheme] = tr.history
-            export_variant(run_dir, scheme, model, task, **self.export_info(cfg, data))
-            m = tr.evaluate(task, data.test)
-            metrics[f"{scheme}/test_accuracy"] = m["test/accuracy"]
-            metrics[f"{scheme}/train_loss"] = tr.metrics["train/loss"]
-            metrics[f"{scheme}/val_accuracy"] = tr.metrics["val/accuracy"]
-            metrics[f"{scheme}/activation_std_last_layer"] = act_std[scheme][-1]
-            first = model.features[0].linear.weight.detach()
-            metrics[f"{scheme}/distinct_units"] = float(torch.unique(first.round(decimals=6), dim=0).shape[0])
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.schemes))
-        _layer_plot(run_dir, act_std, "init_activation_std", "std of the layer's activations",
-                    f"Standard deviation of each hidden layer's {cfg.activation} outputs at initialisation, for 512 "
-                    "training digits (zero initialisation gives 0 everywhere and is not drawn).", xlabel="hidden layer")
-        _layer_plot(run_dir, grad_norms, "init_gradient_norms", "‖∂E/∂W‖ at initialisation",
+        _check_names("schemes", cfg.schemes, INIT_SCHEMES)
+        check_positive_int(self.name, "probe_batch", cfg.probe_batch)
+
+    def load_data(self, cfg: InitComparisonConfig) -> DataSplits:
+        return _digits(cfg.data)
+
+    def build_variant(self, cfg: InitComparisonConfig, name: str, data: DataSplits) -> ClassificationTask:
+        from ...models import get_model
+
+        model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init=name)
+        return ClassificationTask(model, num_classes=data.info.num_classes, optimizer=cfg.optim)
+
+    def _at_init(self, cfg: InitComparisonConfig, data: DataSplits) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Per scheme: the std of every hidden layer's activations and every layer's gradient norm, untrained."""
+        from ...models.ffnn.analysis import hidden_activations, layer_gradient_norms
+
+        x, y = _first(data.train, cfg.probe_batch)
+        stds, norms = {}, {}
+        for name in self.variant_names(cfg):
+            model = _untrained(self, cfg, name, data).model
+            stds[name] = [float(h.std()) for h in hidden_activations(model, x)]
+            norms[name] = layer_gradient_norms(model, x, y, F.cross_entropy)
+        return stds, norms
+
+    def summarize(self, cfg: InitComparisonConfig, variants: list[Variant], data: DataSplits):
+        stds, norms = self._at_init(cfg, data)
+        metrics: dict[str, Any] = {}
+        for v in variants:
+            metrics[f"init/activation_std_last_layer_{v.name}"] = stds[v.name][-1]
+            metrics[f"init/grad_norm_first_layer_{v.name}"] = norms[v.name][0]
+            first = v.task.model.features[0].linear.weight.detach()
+            metrics[f"trained/distinct_units_{v.name}"] = int(torch.unique(first.round(decimals=6), dim=0).shape[0])
+        notes = [f"{v.name}: {metrics[f'trained/distinct_units_{v.name}']} distinct first-layer units of "
+                 f"{cfg.hidden[0]} after training" for v in variants]
+        return metrics, notes
+
+    def comparison_figures(self, cfg: InitComparisonConfig, variants: list[Variant], data: DataSplits,
+                           run_dir: Path) -> None:
+        stds, norms = self._at_init(cfg, data)
+        _layer_plot(run_dir, stds, "init_activation_std", "std of the layer's activations",
+                    f"Standard deviation of each hidden layer's {cfg.activation} outputs at initialisation, for "
+                    f"{cfg.probe_batch} training digits (zero initialisation gives 0 everywhere and is not drawn).",
+                    xlabel="hidden layer")
+        _layer_plot(run_dir, norms, "init_gradient_norms", "‖∂E/∂W‖ at initialisation",
                     "Norm of the loss gradient for each layer's weights at initialisation.")
-        _curve_plot(run_dir, hists, "train/loss", "init_train_loss", "training loss",
-                    "Training loss per epoch for each initialisation (same data, order and optimiser).")
-        _curve_plot(run_dir, hists, "val/accuracy", "init_val_accuracy", "validation accuracy",
-                    "Validation accuracy per epoch for each initialisation.")
-        finish_report(run_dir, device="cpu")
-        return RunResult(self.name, run_dir, metrics, cfg, extra={"activation_std": act_std, "gradient_norms": grad_norms})
+        plot_variant_curves(variants, run_dir, "train/loss", label="training loss", name="init_train_loss", x="epoch",
+                            caption="Training loss per epoch for each initialisation (same data, order and optimiser).")
+        plot_variant_curves(variants, run_dir, "val/accuracy", label="validation accuracy", name="init_val_accuracy",
+                            x="epoch", caption="Validation accuracy per epoch for each initialisation.")
 
 
 # ---------------------------------------------------------------- optimizer-comparison
+_METHODS = ("gd", "sgd", "minibatch", "momentum", "nesterov", "adam")
+
+
 @dataclass
-class OptimizerComparisonConfig:
-    methods: list[str] = field(default_factory=lambda: ["gd", "sgd", "minibatch", "momentum", "nesterov", "adam"])
+class OptimizerComparisonConfig(RunSettings):
+    methods: list[str] = field(default_factory=lambda: list(_METHODS))
     gd_lr: float = 0.5  # batch gradient descent: one step per epoch on the mean gradient of all samples
     sgd_lr: float = 0.01  # stochastic gradient descent: one sample per step
     minibatch_lr: float = 0.05  # mini-batch gradient descent, momentum and Nesterov
@@ -203,46 +208,36 @@ class OptimizerComparisonConfig:
     moved_settings: ClassVar[dict[str, str]] = {"minibatch": "trainer.batch_size"}
 
 
-_METHODS = ("gd", "sgd", "minibatch", "momentum", "nesterov", "adam")
-
-
 @register_recipe
-class OptimizerComparison(Recipe):
+class OptimizerComparison(ComparisonRecipe):
     """Gradient descent variants of §2.3.1 on the same MLP, data and initial weights.
 
     ``gd``: batch gradient descent (one step per epoch); ``sgd``: one sample
     per step; ``minibatch``: ``trainer.batch_size`` samples per step; ``momentum`` and
-    ``nesterov`` (the notes' two-step form, optimiser ``nag``): mini-batch
-    steps with momentum α; ``adam``: Adam.  Every method sees every training
-    sample once per epoch, so the curves compare progress per gradient
-    evaluation.
+    ``nesterov`` (optimiser ``nag``: a prediction step and a correction step in
+    Sutskever's form): mini-batch steps with momentum α; ``adam``: Adam.  Every
+    method sees every training sample once per epoch, so the curves compare
+    progress per gradient evaluation; ``train/loss_<method>`` is the final
+    training loss of each.
     """
 
     name = "optimizer-comparison"
     summary = "Batch GD, SGD, mini-batch, momentum, Nesterov and Adam curves on the same MLP and digits"
     section = "2.3.1"
     Config = OptimizerComparisonConfig
+    primary_metric = "val/loss"
+    smoke_settings = ('methods=["gd","adam"]', "train_limit=128", "trainer.max_epochs=1")
 
-    def _spec(self, cfg: OptimizerComparisonConfig, method: str, n: int) -> tuple[OptimizerSpec, int]:
-        from ...engine.gd import batch_size_for
+    def variant_names(self, cfg: OptimizerComparisonConfig) -> list[str]:
+        return list(cfg.methods)
 
-        if method == "gd":
-            return OptimizerSpec("sgd", lr=cfg.gd_lr), batch_size_for("batch", n)
-        if method == "sgd":
-            return OptimizerSpec("sgd", lr=cfg.sgd_lr), batch_size_for("stochastic", n)
-        mb = batch_size_for("minibatch", n, minibatch=cfg.trainer.batch_size)
-        if method == "minibatch":
-            return OptimizerSpec("sgd", lr=cfg.minibatch_lr), mb
-        if method == "momentum":
-            return OptimizerSpec("sgd", lr=cfg.minibatch_lr, momentum=cfg.momentum), mb
-        if method == "nesterov":
-            return OptimizerSpec("nag", lr=cfg.minibatch_lr, momentum=cfg.momentum), mb
-        return OptimizerSpec("adam", lr=cfg.adam_lr), mb
+    def check(self, cfg: OptimizerComparisonConfig) -> None:
+        _check_names("methods", cfg.methods, _METHODS)
+        if cfg.train_limit is not None:
+            check_positive_int(self.name, "train_limit", cfg.train_limit)
 
-    def _data(self, cfg: OptimizerComparisonConfig):
+    def load_data(self, cfg: OptimizerComparisonConfig) -> DataSplits:
         """The digits, the training part cut to ``train_limit`` samples."""
-        import dataclasses
-
         from ...data import subset
 
         data = _digits(cfg.data)
@@ -250,59 +245,60 @@ class OptimizerComparison(Recipe):
             data = dataclasses.replace(data, train=subset(data.train, range(min(cfg.train_limit, len(data.train)))))
         return data
 
-    def _task(self, cfg: OptimizerComparisonConfig, spec: OptimizerSpec):
+    def variant_settings(self, cfg: OptimizerComparisonConfig, name: str) -> OptimizerComparisonConfig:
+        """``cfg`` with the method's batch size: all samples (gd), one (sgd) or ``trainer.batch_size``."""
+        from ...engine.gd import batch_size_for
+
+        n = len(self.load_data(cfg).train)
+        mode = {"gd": "batch", "sgd": "stochastic"}.get(name, "minibatch")
+        batch = batch_size_for(mode, n, minibatch=cfg.trainer.batch_size)
+        return dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, batch_size=batch))
+
+    def _spec(self, cfg: OptimizerComparisonConfig, method: str) -> OptimizerSpec:
+        if method == "gd":
+            return OptimizerSpec("sgd", lr=cfg.gd_lr)
+        if method == "sgd":
+            return OptimizerSpec("sgd", lr=cfg.sgd_lr)
+        if method == "minibatch":
+            return OptimizerSpec("sgd", lr=cfg.minibatch_lr)
+        if method == "momentum":
+            return OptimizerSpec("sgd", lr=cfg.minibatch_lr, momentum=cfg.momentum)
+        if method == "nesterov":
+            return OptimizerSpec("nag", lr=cfg.minibatch_lr, momentum=cfg.momentum)
+        return OptimizerSpec("adam", lr=cfg.adam_lr)
+
+    def build_variant(self, cfg: OptimizerComparisonConfig, name: str, data: DataSplits) -> ClassificationTask:
         from ...models import get_model
-        from ...tasks import ClassificationTask
 
         model = get_model("mlp", hidden=list(cfg.hidden), activation=cfg.activation, init="glorot")
-        return ClassificationTask(model, num_classes=10, optimizer=spec, compute_train_metrics=False)
+        return ClassificationTask(model, num_classes=data.info.num_classes, optimizer=self._spec(cfg, name),
+                                  compute_train_metrics=False)
 
-    def models(self, cfg: OptimizerComparisonConfig) -> list[str]:
-        return list(cfg.methods)
+    def summarize(self, cfg: OptimizerComparisonConfig, variants: list[Variant], data: DataSplits):
+        metrics: dict[str, Any] = {}
+        for v in variants:
+            final = _evaluate(cfg, v.task, data.train, "train")
+            metrics[f"train/loss_{v.name}"] = final["train/loss"]
+            metrics[f"steps_{v.name}"] = v.steps
+        notes = [f"{v.name}: batch size {self.variant_settings(cfg, v.name).trainer.batch_size}, {v.steps} steps"
+                 for v in variants]
+        return metrics, notes
 
-    def build_model(self, cfg: OptimizerComparisonConfig, name: str | None):
-        data = self._data(cfg)
-        return self._task(cfg, self._spec(cfg, str(name), len(data.train))[0]), data
-
-    def run(self, cfg: OptimizerComparisonConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        for m in cfg.methods:
-            if m not in _METHODS:
-                raise ConfigError(f"methods must be names of {list(_METHODS)}; got {m!r}")
-        write_run_config(run_dir, self.name, cfg)
-        data = self._data(cfg)
-        train = data.train
-        t0 = time.perf_counter()
-        metrics: dict[str, float] = {}
-        hists = {}
-        for method in cfg.methods:
-            spec, batch = self._spec(cfg, method, len(train))
-            seed_everything(cfg.trainer.seed)  # the same initial weights for every method
-            task = self._task(cfg, spec)
-            tr = _trainer(cfg, progress=progress, batch_size=batch)
-            start = time.perf_counter()
-            tr.fit(task, train, data.val)
-            seconds = time.perf_counter() - start
-            hists[method] = tr.history
-            export_variant(run_dir, method, task.model, task, **self.export_info(cfg, data))
-            final = tr.evaluate(task, train, split="train")
-            metrics[f"{method}/train_loss"] = final["train/loss"]
-            metrics[f"{method}/val_accuracy"] = tr.metrics["val/accuracy"]
-            metrics[f"{method}/steps"] = float(tr.global_step)
-            metrics[f"{method}/seconds"] = round(seconds, 3)
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.methods))
-        _curve_plot(run_dir, hists, "train/loss", "optimizers_train_loss", "training loss (epoch mean)",
-                    "Training loss per epoch; every method processes each sample once per epoch.", log=True)
-        _curve_plot(run_dir, hists, "val/loss", "optimizers_val_loss", "validation loss",
-                    "Validation loss per epoch for each method.", log=True)
-        _curve_plot(run_dir, hists, "val/accuracy", "optimizers_val_accuracy", "validation accuracy",
-                    "Validation accuracy per epoch for each method.")
-        finish_report(run_dir, device="cpu")
-        return RunResult(self.name, run_dir, metrics, cfg, extra={"history": hists})
+    def comparison_figures(self, cfg: OptimizerComparisonConfig, variants: list[Variant], data: DataSplits,
+                           run_dir: Path) -> None:
+        plot_variant_curves(variants, run_dir, "train/loss", label="training loss (epoch mean)",
+                            name="optimizers_train_loss", x="epoch", log=True,
+                            caption="Training loss per epoch; every method processes each sample once per epoch.")
+        plot_variant_curves(variants, run_dir, "val/loss", label="validation loss", name="optimizers_val_loss",
+                            x="epoch", log=True, caption="Validation loss per epoch for each method.")
+        plot_variant_curves(variants, run_dir, "val/accuracy", label="validation accuracy",
+                            name="optimizers_val_accuracy", x="epoch",
+                            caption="Validation accuracy per epoch for each method.")
 
 
 # ---------------------------------------------------------------- vanishing-gradients
 @dataclass
-class VanishingGradientsConfig:
+class VanishingGradientsConfig(RunSettings):
     depth: int = 10  # hidden layers
     width: int = 64  # units per hidden layer
     activations: list[str] = field(default_factory=lambda: ["sigmoid", "tanh", "relu"])
@@ -317,27 +313,47 @@ class VanishingGradientsConfig:
 
 
 @register_recipe
-class VanishingGradients(Recipe):
+class VanishingGradients(ComparisonRecipe):
     """Per-layer gradient norms of a deep sigmoid MLP against ReLU (notes §2.2, "Vanishing gradient").
 
     The backward pass multiplies the gradient by ``g'(a)`` at every layer;
     the sigmoid's derivative is at most 1/4, so in a 10-layer sigmoid network
     the first layers receive gradients orders of magnitude smaller than the
     last and barely learn.  ReLU's derivative is 1 where the unit is active
-    and, with He initialisation, the gradient keeps its scale.
+    and, with He initialisation, the gradient keeps its scale.  The norms are
+    measured at initialisation (``init/grad_ratio_first_to_last_<act>``) and
+    after training (``trained/...``); the networks' test accuracies show the
+    consequence.
     """
 
     name = "vanishing-gradients"
     summary = "Per-layer gradient norms of a 10-layer sigmoid MLP vs tanh and ReLU, then their training curves"
     section = "2.2"
     Config = VanishingGradientsConfig
+    primary_metric = "test/accuracy"
+    higher_is_better = True
+    smoke_settings = ("depth=3", "width=16", 'activations=["sigmoid","relu"]', "batch=64", "trainer.max_epochs=1")
 
-    def _task(self, cfg: VanishingGradientsConfig, act: str):
+    def variant_names(self, cfg: VanishingGradientsConfig) -> list[str]:
+        return list(cfg.activations)
+
+    def check(self, cfg: VanishingGradientsConfig) -> None:
+        super().check(cfg)
+        check_positive_int(self.name, "depth", cfg.depth)
+        check_positive_int(self.name, "width", cfg.width)
+        check_positive_int(self.name, "batch", cfg.batch)
+
+    def load_data(self, cfg: VanishingGradientsConfig) -> DataSplits:
+        return _digits(cfg.data)
+
+    def _init(self, cfg: VanishingGradientsConfig, act: str) -> str:
+        return cfg.inits.get(act, "glorot")
+
+    def build_variant(self, cfg: VanishingGradientsConfig, name: str, data: DataSplits) -> ClassificationTask:
         from ...models import get_model
-        from ...tasks import ClassificationTask
 
-        model = get_model("mlp", hidden=[cfg.width] * cfg.depth, activation=act, init=cfg.inits.get(act, "glorot"))
-        return ClassificationTask(model, num_classes=10, optimizer=cfg.optim)
+        model = get_model("mlp", hidden=[cfg.width] * cfg.depth, activation=name, init=self._init(cfg, name))
+        return ClassificationTask(model, num_classes=data.info.num_classes, optimizer=cfg.optim)
 
     def models(self, cfg: VanishingGradientsConfig) -> list[str] | None:
         return list(cfg.activations) if cfg.train else None
@@ -348,161 +364,200 @@ class VanishingGradients(Recipe):
         return ("this vanishing-gradients run measured gradient norms at initialisation only (train=false) and "
                 "trained no model; its measurements are in results.json and report.html")
 
-    def build_model(self, cfg: VanishingGradientsConfig, name: str | None):
-        return self._task(cfg, str(name)), _digits(cfg.data)
-
-    def run(self, cfg: VanishingGradientsConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def _at_init(self, cfg: VanishingGradientsConfig, data: DataSplits) -> dict[str, list[float]]:
+        """Every layer's gradient norm of each untrained network, on the first ``batch`` training digits."""
         from ...models.ffnn.analysis import layer_gradient_norms
 
-        if cfg.depth < 1:
-            raise ConfigError(f"depth must be >= 1; got {cfg.depth}")
+        x, y = _first(data.train, cfg.batch)
+        return {act: layer_gradient_norms(_untrained(self, cfg, act, data).model, x, y, F.cross_entropy)
+                for act in self.variant_names(cfg)}
+
+    def _trained(self, cfg: VanishingGradientsConfig, variants: list[Variant], data: DataSplits) -> dict[str, list[float]]:
+        """The same norms after training."""
+        from ...models.ffnn.analysis import layer_gradient_norms
+
+        x, y = _first(data.train, cfg.batch)
+        return {v.name: layer_gradient_norms(v.task.model, x, y, F.cross_entropy) for v in variants}
+
+    @staticmethod
+    def _norm_metrics(stage: str, norms: dict[str, list[float]]) -> dict[str, float]:
+        metrics = {}
+        for act, n in norms.items():
+            metrics[f"{stage}/grad_norm_first_layer_{act}"] = n[0]
+            metrics[f"{stage}/grad_norm_last_layer_{act}"] = n[-1]
+            metrics[f"{stage}/grad_ratio_first_to_last_{act}"] = n[0] / n[-1]
+        return metrics
+
+    def _notes(self, cfg: VanishingGradientsConfig, at_init: dict[str, list[float]]) -> list[str]:
+        return [f"{act} ({self._init(cfg, act)} initialisation): first-layer gradient {n[0] / n[-1]:.2e} x the "
+                "last layer's at initialisation" for act, n in at_init.items()]
+
+    def _norms_plot(self, cfg: VanishingGradientsConfig, norms: dict[str, list[float]], run_dir: Path, *, name: str,
+                    caption: str) -> None:
+        _layer_plot(run_dir, {f"{act} ({self._init(cfg, act)})": n for act, n in norms.items()}, name, "‖∂E/∂W_l‖",
+                    caption)
+
+    def summarize(self, cfg: VanishingGradientsConfig, variants: list[Variant], data: DataSplits):
+        at_init = self._at_init(cfg, data)
+        metrics = {**self._norm_metrics("init", at_init), **self._norm_metrics("trained", self._trained(cfg, variants, data))}
+        return metrics, self._notes(cfg, at_init)
+
+    def comparison_figures(self, cfg: VanishingGradientsConfig, variants: list[Variant], data: DataSplits,
+                           run_dir: Path) -> None:
+        self._norms_plot(cfg, self._at_init(cfg, data), run_dir, name="gradient_norms_at_init",
+                         caption=f"Gradient norm of every layer's weights at initialisation, {cfg.depth} hidden layers "
+                                 f"of {cfg.width} units, {cfg.batch} training digits. Sigmoid gradients vanish towards "
+                                 "the input.")
+        self._norms_plot(cfg, self._trained(cfg, variants, data), run_dir, name="gradient_norms_after_training",
+                         caption="The same gradient norms after training.")
+        plot_variant_curves(variants, run_dir, "train/loss", label="training loss", name="vanishing_train_loss",
+                            x="epoch", caption="Training loss per epoch of the deep networks.")
+
+    def run(self, cfg: VanishingGradientsConfig, run_dir: Path, *, resume: bool = False,
+            progress: bool | None = None) -> RunResult:
+        """Train and compare the networks (``train=true``), or only measure their gradient norms at initialisation."""
+        if cfg.train:
+            return super().run(cfg, run_dir, resume=resume, progress=progress)
+        self.check(cfg)
+        data = self.load_data(cfg)
         write_run_config(run_dir, self.name, cfg)
-        data = _digits(cfg.data)
-        xb, yb = _batch(data.train, cfg.batch)
-        t0 = time.perf_counter()
-        metrics: dict[str, float] = {}
-        at_init, after, hists = {}, {}, {}
-        for act in cfg.activations:
-            init = cfg.inits.get(act, "glorot")
-            seed_everything(derive_seed(cfg.trainer.seed, "vanishing-gradients", act))
-            task = self._task(cfg, act)
-            model = task.model
-            norms = layer_gradient_norms(model, xb, yb, F.cross_entropy)
-            at_init[f"{act} ({init})"] = norms
-            metrics[f"{act}/grad_norm_first_layer"] = norms[0]
-            metrics[f"{act}/grad_norm_last_layer"] = norms[-1]
-            metrics[f"{act}/grad_ratio_first_to_last"] = norms[0] / norms[-1]
-            if cfg.train:
-                tr = _trainer(cfg, progress=progress)
-                tr.fit(task, data.train, data.val)
-                hists[act] = tr.history
-                metrics[f"{act}/test_accuracy"] = tr.evaluate(task, data.test)["test/accuracy"]
-                after[f"{act} ({init})"] = layer_gradient_norms(model, xb, yb, F.cross_entropy)
-                export_variant(run_dir, act, model, task, **self.export_info(cfg, data))
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3),
-                      compared=list(cfg.activations))
-        _layer_plot(run_dir, at_init, "gradient_norms_at_init", "‖∂E/∂W_l‖",
-                    f"Gradient norm of every layer's weights at initialisation, {cfg.depth} hidden layers of "
-                    f"{cfg.width} units, {cfg.batch} training digits. Sigmoid gradients vanish towards the input.")
-        if after:
-            _layer_plot(run_dir, after, "gradient_norms_after_training", "‖∂E/∂W_l‖",
-                        "The same gradient norms after training.")
-            _curve_plot(run_dir, hists, "train/loss", "vanishing_train_loss", "training loss",
-                        "Training loss per epoch of the deep networks.")
+        at_init = self._at_init(cfg, data)
+        metrics = self._norm_metrics("init", at_init)
+        write_results(run_dir, metrics, notes=self._notes(cfg, at_init), compared=list(at_init))
+        self._norms_plot(cfg, at_init, run_dir, name="gradient_norms_at_init",
+                         caption=f"Gradient norm of every layer's weights at initialisation, {cfg.depth} hidden layers "
+                                 f"of {cfg.width} units, {cfg.batch} training digits.")
         finish_report(run_dir, device="cpu")
-        return RunResult(self.name, run_dir, metrics, cfg, extra={"gradient_norms": at_init})
+        return RunResult(self.name, run_dir, metrics, cfg, data=data)
 
 
 # ---------------------------------------------------------------- overfitting-digits
+_CURES = ("plain", "dropout", "weight_decay", "early_stopping")
+
+
+def _noisy_labels(dataset: ArrayDataset, fraction: float, *, num_classes: int, seed: int) -> ArrayDataset:
+    """``dataset`` with ``round(fraction · N)`` randomly chosen labels replaced by a different, random class."""
+    x, y = dataset.tensors[0], dataset.tensors[1].clone()
+    g = torch.Generator().manual_seed(seed)
+    flip = torch.randperm(len(y), generator=g)[: round(fraction * len(y))]
+    y[flip] = (y[flip] + torch.randint(1, num_classes, (len(flip),), generator=g)) % num_classes
+    return ArrayDataset(x, y)
+
+
 @dataclass
-class OverfittingConfig:
-    train_size: int = 300  # training digits: few enough for a 512-512 MLP to overfit
-    variants: list[str] = field(default_factory=lambda: ["plain", "dropout", "weight_decay", "early_stopping"])
-    hidden: list[int] = field(default_factory=lambda: [512, 512])  # a large network for so few samples
+class OverfittingConfig(RunSettings):
+    train_size: int = 300  # training digits: few enough for a 256-256 MLP to overfit
+    # fraction of the training labels replaced by another class (validation and test stay clean): the noise an
+    # overfitting network learns; with clean labels (0) the cures lower the validation loss but not the test error
+    label_noise: float = 0.2
+    variants: list[str] = field(default_factory=lambda: list(_CURES))
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # a large network for so few samples
     lr: float = 1e-3  # Adam's learning rate, every variant
     dropout: float = 0.5  # the dropout variant's probability
     weight_decay: float = 1e-2  # the weight-decay variant's λ: the gradient of the penalty (λ/2)‖w‖²
-    patience: int = 10  # the early-stopping variant's patience (validations)
     data: DigitsData = field(default_factory=DigitsData)
     # epochs and mini-batch of every variant; seed: every variant starts from the same weights
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=150, batch_size=32))
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=40, batch_size=32))
+    checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=10))
+    # the early_stopping variant's settings (that variant enables it; enabled=true stops every variant early)
+    early_stopping: EarlyStoppingConfig = field(default_factory=lambda: EarlyStoppingConfig(patience=5))
 
-
-_VARIANTS = ("plain", "dropout", "weight_decay", "early_stopping")
+    #: settings of older runs (config.json) and where they live now
+    moved_settings: ClassVar[dict[str, str]] = {"patience": "early_stopping.patience"}
 
 
 @register_recipe
-class OverfittingDigits(Recipe):
+class OverfittingDigits(ComparisonRecipe):
     """Overfitting and its cures on a small digits subset (notes §2.5, §2.5.2–§2.5.4).
 
-    A large MLP trained on ``train_size`` digits drives its training loss to
-    zero while the validation loss turns upwards.  The report puts the
-    training and validation curves of four variants side by side: no
-    regularisation, dropout, weight decay (coupled: Adam adds ``λw`` to the
-    gradient, i.e. the penalty ``(λ/2)‖w‖²`` of §2.5.3) and early stopping
-    on the validation loss (best weights restored).
+    A large MLP trained on ``train_size`` digits, a fifth of them with a
+    wrong label (``label_noise``), learns the training set, wrong labels
+    included, while its validation loss turns upwards and its test accuracy
+    falls.  The report puts the training and validation curves of four
+    variants side by side: no regularisation, dropout, weight decay (coupled:
+    Adam adds ``λw`` to the gradient, i.e. the penalty ``(λ/2)‖w‖²`` of
+    §2.5.3) and early stopping on the validation loss (``early_stopping.*``,
+    best weights restored).  Each cure raises the test accuracy by 7–12
+    points over the plain network (seeds 0–2).  ``val/best_loss_<variant>``
+    is the lowest validation loss of each run.
+
+    With clean labels (``label_noise=0``) the plain network also overfits in
+    the loss (its validation loss climbs from its minimum while the training
+    loss reaches 1e-5) but its test accuracy does not suffer: the few digits
+    it gets wrong are predicted with growing confidence, which raises the
+    loss, while the argmax of the others stays right.  There the cures lower
+    the validation loss (early stopping 0.30 against 0.53–0.58 for 300
+    digits, 512-512 units, 150 epochs) without raising the test accuracy
+    (plain 0.922–0.933, dropout 0.919–0.933, weight decay 0.900–0.908, early
+    stopping 0.919–0.933; 100 digits: the same picture around 0.80).
     """
 
     name = "overfitting-digits"
-    summary = "Overfitting on 300 digits, and dropout, weight decay and early stopping as cures (train vs val curves)"
+    summary = ("Overfitting 300 digits with 20% wrong labels; dropout, weight decay and early stopping as cures "
+               "(train vs val curves, test accuracy)")
     section = "2.5, 2.5.2, 2.5.3, 2.5.4"
     Config = OverfittingConfig
+    primary_metric = "val/loss"
+    smoke_settings = ('variants=["plain","early_stopping"]', "hidden=[32]", "train_size=100", "trainer.max_epochs=1")
 
-    def _data(self, cfg: OverfittingConfig):
+    def variant_names(self, cfg: OverfittingConfig) -> list[str]:
+        return list(cfg.variants)
+
+    def check(self, cfg: OverfittingConfig) -> None:
+        _check_names("variants", cfg.variants, _CURES)
+        check_positive_int(self.name, "train_size", cfg.train_size)
+        check_probability(self.name, "label_noise", cfg.label_noise)
+
+    def load_data(self, cfg: OverfittingConfig) -> DataSplits:
         """The digits, the training part cut to ``train_size`` samples."""
-        import dataclasses
-
         from ...data import subset
 
         data = _digits(cfg.data)
-        return dataclasses.replace(data, train=subset(data.train, range(min(cfg.train_size, len(data.train)))))
+        train = subset(data.train, range(min(cfg.train_size, len(data.train))))
+        if cfg.label_noise > 0:
+            train = _noisy_labels(train, cfg.label_noise, num_classes=data.info.num_classes, seed=cfg.data.seed)
+        return dataclasses.replace(data, train=train)
 
-    def _task(self, cfg: OverfittingConfig, variant: str):
+    def variant_settings(self, cfg: OverfittingConfig, name: str) -> OverfittingConfig:
+        if name != "early_stopping":
+            return cfg
+        return dataclasses.replace(cfg, early_stopping=dataclasses.replace(cfg.early_stopping, enabled=True))
+
+    def build_variant(self, cfg: OverfittingConfig, name: str, data: DataSplits) -> ClassificationTask:
         from ...models import get_model
-        from ...tasks import ClassificationTask
 
-        model = get_model("mlp", hidden=list(cfg.hidden), init="he", dropout=cfg.dropout if variant == "dropout" else 0.0)
-        wd = cfg.weight_decay if variant == "weight_decay" else 0.0
-        return ClassificationTask(model, num_classes=10, optimizer=OptimizerSpec("adam", lr=cfg.lr, weight_decay=wd))
+        model = get_model("mlp", hidden=list(cfg.hidden), init="he", dropout=cfg.dropout if name == "dropout" else 0.0)
+        wd = cfg.weight_decay if name == "weight_decay" else 0.0
+        return ClassificationTask(model, num_classes=data.info.num_classes,
+                                  optimizer=OptimizerSpec("adam", lr=cfg.lr, weight_decay=wd))
 
-    def models(self, cfg: OverfittingConfig) -> list[str]:
-        return list(cfg.variants)
+    def summarize(self, cfg: OverfittingConfig, variants: list[Variant], data: DataSplits):
+        metrics: dict[str, Any] = {}
+        for v in variants:
+            final = _evaluate(cfg, v.task, data.train, "train")
+            metrics[f"train/loss_{v.name}"] = final["train/loss"]
+            metrics[f"train/accuracy_{v.name}"] = final["train/accuracy"]
+            metrics[f"val/best_loss_{v.name}"] = min(history_series(v.history, "val/loss", x="epoch")[1])
+            metrics[f"epochs_{v.name}"] = max(history_series(v.history, "val/loss", x="epoch")[0])
+        wrong = round(cfg.label_noise * len(data.train))
+        return metrics, [f"{len(data.train)} training digits ({wrong} with a wrong label), {len(data.val)} validation, "
+                         f"{len(data.test)} test (clean labels)"]
 
-    def build_model(self, cfg: OverfittingConfig, name: str | None):
-        return self._task(cfg, str(name)), self._data(cfg)
-
-    def run(self, cfg: OverfittingConfig, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-        from ...engine.callbacks import EarlyStopping
-        from ._common import history_series
-
-        for v in cfg.variants:
-            if v not in _VARIANTS:
-                raise ConfigError(f"variants must be names of {list(_VARIANTS)}; got {v!r}")
-        write_run_config(run_dir, self.name, cfg)
-        data = self._data(cfg)
-        train = data.train
-        t0 = time.perf_counter()
-        metrics: dict[str, float] = {}
-        hists = {}
-        for variant in cfg.variants:
-            seed_everything(cfg.trainer.seed)  # every variant starts from the same weights
-            task = self._task(cfg, variant)
-            callbacks = [EarlyStopping("val/loss", patience=cfg.patience)] if variant == "early_stopping" else None
-            tr = _trainer(cfg, progress=progress, callbacks=callbacks)
-            tr.fit(task, train, data.val)
-            hists[variant] = tr.history
-            export_variant(run_dir, variant, task.model, task, **self.export_info(cfg, data))
-            _, val_losses = history_series(tr.history, "val/loss")
-            final_train = tr.evaluate(task, train, split="train")
-            final_val = tr.evaluate(task, data.val, split="val")
-            metrics[f"{variant}/train_loss"] = final_train["train/loss"]
-            metrics[f"{variant}/train_accuracy"] = final_train["train/accuracy"]
-            metrics[f"{variant}/val_loss"] = final_val["val/loss"]
-            metrics[f"{variant}/val_accuracy"] = final_val["val/accuracy"]
-            metrics[f"{variant}/best_val_loss"] = min(val_losses)
-            metrics[f"{variant}/test_accuracy"] = tr.evaluate(task, data.test)["test/accuracy"]
-            metrics[f"{variant}/epochs"] = float(tr.epoch)
-        write_results(run_dir, metrics, fit_seconds=round(time.perf_counter() - t0, 3), compared=list(cfg.variants))
-        self._plot(run_dir, hists)
-        finish_report(run_dir, device="cpu")
-        return RunResult(self.name, run_dir, metrics, cfg, extra={"history": hists})
-
-    @staticmethod
-    def _plot(run_dir: Path, hists: dict[str, list[dict[str, Any]]]) -> None:
+    def comparison_figures(self, cfg: OverfittingConfig, variants: list[Variant], data: DataSplits,
+                           run_dir: Path) -> None:
         from ...report.plots import figure, save_figure
-        from ._common import history_series
 
-        n = len(hists)
+        n = len(variants)
         cols = min(n, 2)
         rows = -(-n // cols)
         fig = figure(figsize=(5 * cols, 3.3 * rows))
-        for k, (variant, hist) in enumerate(hists.items()):
+        for k, v in enumerate(variants):
             ax = fig.add_subplot(rows, cols, k + 1)
             for key, style in (("train/loss", "-"), ("val/loss", "--")):
-                xs, ys = history_series(hist, key)
+                xs, ys = history_series(v.history, key, x="epoch")
                 ax.plot(xs, ys, style, lw=1.5, label=key.split("/")[0])
             ax.set_yscale("log")
-            ax.set_title(variant.replace("_", " "), fontsize=9)
+            ax.set_title(v.name.replace("_", " "), fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("cross-entropy")
             ax.grid(alpha=0.3)

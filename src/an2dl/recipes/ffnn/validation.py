@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...engine.optim import OptimizerSpec
-from ...errors import ConfigError
+from ...models._checks import check_positive_int
 from ...nn.device import module_device
 from ..base import Recipe, RunResult, finish_report, register_recipe, write_results, write_run_config
 from ..config import TrainerConfig, trainer_kwargs
@@ -43,6 +43,8 @@ class DigitsKFold(Recipe):
     summary = "5-fold cross-validation of an MLP on the embedded digits: per-fold accuracy, mean ± std, refit"
     section = "2.5.1"
     Config = DigitsKFoldConfig
+    cannot_resume = "cross-validation trains K short models one after the other without checkpoints; it takes seconds"
+    smoke_settings = ("folds=2", "model.hidden=[16]", "trainer.max_epochs=1")
 
     def _data(self, cfg: DigitsKFoldConfig):
         from ...data import get_dataset
@@ -157,6 +159,8 @@ class RestartsDemo(Recipe):
     summary = "Multiple restarts on XOR with a 2-2-1 MLP: some end in local minima, the best one is kept"
     section = "2.3.1"
     Config = RestartsDemoConfig
+    cannot_resume = "the restarts are short trainings on four points without checkpoints; they take seconds"
+    smoke_settings = ("restarts=2", "trainer.max_epochs=2")
 
     def build(self, cfg: RestartsDemoConfig):
         """A 2-2-1 MLP's task and XOR's four points, on which the selected restart is evaluated."""
@@ -176,8 +180,7 @@ class RestartsDemo(Recipe):
         from ...export import export
         from ._common import xor_splits
 
-        if cfg.restarts < 1:
-            raise ConfigError(f"restarts must be >= 1; got {cfg.restarts}")
+        check_positive_int(self.name, "restarts", cfg.restarts)
         write_run_config(run_dir, self.name, cfg)
         data = xor_splits()
         models = []
