@@ -30,7 +30,8 @@ from conftest import require_data, run_cli
 
 #: the kinds this file runs ``an2dl predict`` on (a new kind must add its test here)
 COVERED = {"classification", "binary_classification", "regression", "sequence_classification", "sequence_regression",
-           "language_model", "autoencoder", "vae", "gan", "generic"}
+           "language_model", "autoencoder", "vae", "gan", "generic",
+           "segmentation"}  # segmentation: tests/recipes/segmentation/test_segmentation_recipes.py (mask and overlay PNGs)
 
 #: MNIST recipes at toy sizes, with the small judge the generative tests share
 MNIST_TINY = ["data.limit_train=600", "data.limit_eval=200", f"judge.limit_train={JUDGE['limit_train']}",

@@ -249,7 +249,7 @@ def test_trainer_settings_a_recipe_cannot_use_are_reported(tmp_path, capsys):
 
 
 def test_a_run_without_variants_refuses_a_model_name_and_a_missing_export_is_reported(tmp_path, capsys):
-    result = an2dl.run("forecast-sine", ["data.length=300", "model.hidden_size=4", 'model.names=["rnn"]',
+    result = an2dl.run("forecast-sine", ["data.length=600", "model.hidden_size=4", 'model.names=["rnn"]',
                                          "trainer.max_epochs=1"], runs_root=tmp_path, progress=False)
     # one model of a multi-model recipe: --model may be left out
     code, out, err = _cli(capsys, "eval", str(result.run_dir))

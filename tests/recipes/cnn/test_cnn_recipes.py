@@ -65,13 +65,13 @@ def test_cnn_digits_per_sample_augmentation_path(tmp_path):
     assert r.metrics["test/accuracy"] >= 0.5
 
 
-@pytest.mark.slow
-def test_cnn_mnist_reaches_99_5_percent(tmp_path):
-    """§3.3-§3.4.1: the recipe's defaults on real MNIST (CNN_MNIST_DOC)."""
+def test_cnn_mnist_reduced(tmp_path):
+    """§3.3-§3.4.1 on real MNIST: 2,750 training images, 2 epochs, a narrower model (measured 0.923)."""
     root = require_data("mnist")
-    r = an2dl.run("cnn-mnist", [f"data.root={root}", "checkpoint.every_n_epochs=null"], runs_root=tmp_path,
-                  progress=False)
-    assert r.metrics["test/accuracy"] >= 0.995
+    r = an2dl.run("cnn-mnist", [f"data.root={root}", "data.train_fraction=0.05", "trainer.max_epochs=2",
+                                "model.channels=[16,32]", "model.hidden=[64]", "checkpoint.every_n_epochs=null"],
+                  runs_root=tmp_path, progress=False)
+    assert r.metrics["test/accuracy"] >= 0.90
     assert (r.run_dir / "plots" / "first_layer_filters.png").is_file()
 
 
