@@ -1,10 +1,14 @@
-"""Every registered recipe: a smoke run with its smallest settings, and resume either honoured or refused."""
+"""Every registered recipe: resume either honoured or refused with a reason.
+
+The smoke run of every recipe with its smallest settings (``smoke_settings``) is
+``test_every_command_on_a_one_epoch_run`` in ``test_recipe_commands.py``, which
+also runs every command on the run.
+"""
 
 from __future__ import annotations
 
 import ast
 import inspect
-import json
 import textwrap
 
 import pytest
@@ -48,19 +52,3 @@ def test_a_recipe_that_cannot_resume_says_why(tmp_path):
     base.write_run_config(run_dir, name, cfg)
     with pytest.raises(CheckpointError, match=f"{name} runs cannot be resumed: .*an2dl run {name}"):
         base.resume(run_dir)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_smoke_run_with_the_smallest_settings(name, tmp_path):
-    """The recipe runs end to end with its smoke settings and writes results, report and its models."""
-    recipe = base.get_recipe(name)
-    result = an2dl.run(name, list(recipe.smoke_settings), runs_root=tmp_path, progress=False)
-    doc = json.loads((result.run_dir / "results.json").read_text())
-    assert doc["metrics"], f"{name} wrote no metrics"
-    assert (result.run_dir / "report.html").is_file()
-    names = recipe.models(result.config)
-    if names is None and recipe.no_model(result.config) is None:
-        assert (result.run_dir / "model" / "model.json").is_file()
-    for n in names or []:
-        assert (result.run_dir / "variants" / n / "model" / "model.json").is_file()

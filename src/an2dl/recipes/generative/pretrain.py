@@ -111,7 +111,7 @@ class AutoencoderPretrainMNIST(Recipe):
     section = "3.6.1"
     Config = AEPretrainConfig
     smoke_settings = ("data.limit_train=600", "data.limit_eval=100", "trainer.max_epochs=1", "model.hidden=[32]",
-                      "finetune.labels_per_class=[5]", "finetune.repeats=1", "finetune.epochs=2")
+                      "finetune.labels_per_class=[5]", "finetune.repeats=1", "finetune.epochs=1")
 
     def models(self, cfg: AEPretrainConfig) -> list[str]:
         """``autoencoder`` (the pre-trained one) and ``<variant>-n<labels per class>-r<repeat>`` for every classifier."""
