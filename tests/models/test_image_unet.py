@@ -23,7 +23,7 @@ def test_output_has_the_input_size_for_any_side(size, depth):
 def test_width_doubles_per_level_and_skips_add_inputs_to_the_decoder():
     unet = get_model("image_unet", width=4, depth=2, norm="none")
     plain = get_model("image_unet", width=4, depth=2, norm="none", skip=False)
-    assert [m[0].out_channels for m in unet.down] == [4, 8, 16]
+    assert [m[0].out_channels for m in unet.encoder.levels] == [4, 8, 16]
     # the first convolution of each decoder level sees the skip concatenated to the up-sampled map
     assert [m[0].in_channels for m in unet.merge] == [8, 16]
     assert [m[0].in_channels for m in plain.merge] == [4, 8]
@@ -36,7 +36,7 @@ def test_without_skips_the_output_depends_on_the_input_only_through_the_bottlene
     x = torch.rand(1, 1, 8, 8, requires_grad=True)
     for skip in (True, False):
         model = get_model("image_unet", width=2, depth=1, skip=skip, norm="none", out_activation="none")
-        model.down[1].register_forward_hook(lambda m, i, o: o.detach())  # cut the path through the bottleneck
+        model.encoder.levels[1].register_forward_hook(lambda m, i, o: o.detach())  # cut the path through the bottleneck
         x.grad = None
         model(x).sum().backward()
         reaches = x.grad is not None and bool(x.grad.abs().sum() > 0)

@@ -1,7 +1,6 @@
 """Predict/evaluation parity for every recipe that exports an image, series or text model, for ONNX, and for prompts.
 
-Each image recipe is run for one epoch at the cheap settings of
-``test_recipe_commands.CASES``; ``PARITY_N`` of its raw test images are
+Each image recipe is run for one epoch at its ``smoke_settings``; ``PARITY_N`` of its raw test images are
 written as PNG files at the dataset's native size and given to ``an2dl
 predict``.  A classifier's printed class must equal, file by file, the class
 the evaluation loop (``an2dl eval``'s task and data, :func:`load_run_task`,
@@ -33,10 +32,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_recipe_commands import CASES
+from test_recipe_commands import prepare_judge, smoke_run_settings
 
 import an2dl
-from _generative_support import small_judge, use_session_cache
 from an2dl._utils.rng import derive_seed
 from an2dl.cli.main import main
 from an2dl.data.core import subset
@@ -70,6 +68,8 @@ NOT_IMAGE: dict[str, str] = {
     **{name: "a segmentation model: predict writes masks of the file's size, compared with the evaluation loop in "
              "tests/recipes/segmentation/test_segmentation_recipes.py"
        for name in ("unet-membrane", "encoder-decoder-vs-unet", "fcn-shapes", "patch-vs-full")},
+    "pose-sticks": "a pose model: predict reads each image as the person box and prints joints; compared with the "
+                   "model called directly in tests/recipes/pose/test_pose_recipes.py",
 }
 
 #: recipes that export a text or series model: the models compared (None: the run's only model); see
@@ -96,10 +96,7 @@ def test_every_recipe_is_compared_or_left_out_with_a_reason():
 
 
 def _settings(name: str) -> list[str]:
-    overrides, data = CASES[name]
-    if data is not None:
-        require_data(data)  # found by the recipe in $AN2DL_DATA_DIR
-    return ["trainer.accelerator=cpu", "trainer.max_epochs=1", *overrides]
+    return ["trainer.accelerator=cpu", *smoke_run_settings(name)]
 
 
 def _raw_test_images(data, cfg) -> torch.Tensor:
@@ -144,9 +141,7 @@ def _predict(capsys, run_dir: Path, files: list[Path], *extra: str) -> list[str]
                                                   for n, why in sorted(NOT_IMAGE.items())])
 def test_predict_matches_the_evaluation_loop(name, tmp_path, tmp_path_factory, monkeypatch, capsys):
     settings = _settings(name)
-    if any(s.startswith("judge.") for s in settings):
-        use_session_cache(tmp_path_factory, monkeypatch)
-        small_judge()
+    prepare_judge(settings, tmp_path_factory, monkeypatch)
     run_dir = tmp_path / name
     an2dl.run(name, settings, run_dir=run_dir, progress=False)
     os.environ.pop("AN2DL_RUN_DIR", None)  # set by run() for child processes

@@ -42,6 +42,24 @@ REAL_DATA: dict[str, str] = {
 #: recipes that train nothing, so no Trainer is fitted
 TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense"}
 
+def smoke_run_settings(name: str) -> list[str]:
+    """The recipe's ``smoke_settings`` stopped after one epoch; fails in CI (skips locally) without its real data."""
+    if name in REAL_DATA:
+        require_data(REAL_DATA[name])  # found by the recipes in $AN2DL_DATA_DIR
+    return [*get_recipe(name).smoke_settings, "trainer.max_epochs=1"]
+
+
+def prepare_judge(settings: list[str], tmp_path_factory, monkeypatch) -> bool:
+    """Train (or load from the session cache) the digit judge that ``judge.*`` settings ask for; whether any did."""
+    judge = {k[len("judge."):]: v for k, _, v in (s.partition("=") for s in settings) if k.startswith("judge.")}
+    if not judge:
+        return False
+    use_session_cache(tmp_path_factory, monkeypatch)
+    digit_judge(limit_train=int(judge.get("limit_train", JUDGE["limit_train"])),
+                epochs=int(judge.get("epochs", JUDGE["epochs"])))
+    return True
+
+
 #: a model of the run, a metric the run reported for it, the split and metric `an2dl eval` must give the same
 SAME_METRIC = {
     "adding-problem": ("gru", "test/mse_gru", "test", "test/mse"),
@@ -103,21 +121,13 @@ def fitted(monkeypatch):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_command_on_a_one_epoch_run(name, tmp_path, tmp_path_factory, monkeypatch, capsys, fitted):
     """The recipe's smallest run (its ``smoke_settings``), stopped after one epoch, end to end."""
-    if name in REAL_DATA:
-        require_data(REAL_DATA[name])  # found by the recipes in $AN2DL_DATA_DIR
-    settings = [*get_recipe(name).smoke_settings, "trainer.max_epochs=1"]
-    args = [a for s in settings for a in ("--set", s)]
+    settings = smoke_run_settings(name)
     # accepted, and reflected in the resolved settings
-    code, out, err = _cli(capsys, "run", name, *args, "--show-config")
+    code, out, err = _cli(capsys, "run", name, *[a for s in settings for a in ("--set", s)], "--show-config")
     assert code == 0, err
     assert json.loads(out)["trainer"]["max_epochs"] == 1
-    judge = {k[len("judge."):]: v for k, _, v in (s.partition("=") for s in settings) if k.startswith("judge.")}
-    if judge:
-        use_session_cache(tmp_path_factory, monkeypatch)
-        # trained (or loaded) before the epochs of the run's own trainings are counted
-        digit_judge(limit_train=int(judge.get("limit_train", JUDGE["limit_train"])),
-                    epochs=int(judge.get("epochs", JUDGE["epochs"])))
-        fitted.clear()
+    if prepare_judge(settings, tmp_path_factory, monkeypatch):
+        fitted.clear()  # the judge is trained (or loaded) before the epochs of the run's own trainings are counted
     result = an2dl.run(name, settings, runs_root=tmp_path, progress=False)
     run_dir = result.run_dir
     assert json.loads((run_dir / "results.json").read_text())["metrics"], f"{name} wrote no metrics"

@@ -14,6 +14,10 @@ input reaches the output without passing through the bottleneck::
     decoder level l = depth-1..0:  convT 2x2/2 -> concatenate encoder level l -> (conv3x3 -> norm -> act) x 2
     output:                        conv1x1 -> sigmoid                                        [C_out, H, W]
 
+The encoder is the segmentation U-Net's contracting path
+(:class:`~an2dl.models.segmentation.ContractingPath`, padded) and every
+``(conv3x3 -> norm -> act) x 2`` block its :class:`~an2dl.models.segmentation.DoubleConv`.
+
 With ``skip=False`` the concatenations are left out and the network is a
 convolutional autoencoder whose every output pixel is decoded from the
 bottleneck (the §3.6 architecture, for comparison).
@@ -47,26 +51,13 @@ from torch import nn
 from ...errors import ConfigError
 from ...ops.color import rgb_to_grey
 from .._registry import register_model
+from ..segmentation import ContractingPath, DoubleConv
 from ._common import activation_factory, check_positive_int
 
 __all__ = ["ImageUNet", "KeepVisible", "KeepLuma", "image_unet", "NORMS", "KEEPS"]
 
 #: normalisation layers selectable by name in the registered builder (``None``: no normalisation)
 NORMS: dict[str, Callable[[int], nn.Module] | None] = {"batch": nn.BatchNorm2d, "none": None}
-
-
-class _DoubleConv(nn.Sequential):
-    """``conv3x3 -> norm -> act -> conv3x3 -> norm -> act`` at constant resolution."""
-
-    def __init__(self, c_in: int, c_out: int, *, norm_layer: Callable[[int], nn.Module] | None,
-                 activation: Callable[[], nn.Module]) -> None:
-        layers: list[nn.Module] = []
-        for a, b in ((c_in, c_out), (c_out, c_out)):
-            layers.append(nn.Conv2d(a, b, 3, padding=1, bias=norm_layer is None))
-            if norm_layer is not None:
-                layers.append(norm_layer(b))
-            layers.append(activation())
-        super().__init__(*layers)
 
 
 class KeepVisible(nn.Module):
@@ -140,13 +131,14 @@ class ImageUNet(nn.Module):
         self.depth = depth
         self.skip = bool(skip)
         widths = [width * 2**level for level in range(depth + 1)]
-        block = lambda a, b: _DoubleConv(a, b, norm_layer=norm_layer, activation=activation)  # noqa: E731
-        self.down = nn.ModuleList([block(in_channels, widths[0])])
-        self.down.extend(block(widths[i], widths[i + 1]) for i in range(depth))
+        # the segmentation U-Net's contracting path, padded ("same"): max pooling floors odd sides
+        self.encoder = ContractingPath(in_channels=in_channels, channels=widths, padding="same", activation=activation,
+                                       norm_layer=norm_layer)
         # decoder level i (from the bottom): up-sample widths[i+1] -> widths[i], then (with the skip) merge 2·widths[i]
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
         merged = 2 if self.skip else 1
-        self.merge = nn.ModuleList(block(merged * widths[i], widths[i]) for i in range(depth))
+        self.merge = nn.ModuleList(DoubleConv(merged * widths[i], widths[i], padding="same", activation=activation,
+                                              norm_layer=norm_layer) for i in range(depth))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.out_activation = out_activation() if out_activation is not None else nn.Identity()
         self.keep = keep
@@ -163,13 +155,8 @@ class ImageUNet(nn.Module):
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(f"ImageUNet with depth {self.depth} needs images of at least {self.min_size}x"
                              f"{self.min_size}; got {x.shape[-2]}x{x.shape[-1]}")
-        skips: list[torch.Tensor] = []
-        h = x
-        for level, block in enumerate(self.down):
-            if level > 0:
-                h = F.max_pool2d(h, 2)  # floors odd sides; the decoder pads back to the skip's size
-            h = block(h)
-            skips.append(h)  # level l: [B, width·2**l, H/2**l, W/2**l]
+        skips = self.encoder.forward_intermediates(x)  # level l: [B, width·2**l, ⌊H/2**l⌋, ⌊W/2**l⌋]
+        h = skips[-1]
         for i in reversed(range(self.depth)):
             target = skips[i]
             h = self.up[i](h)

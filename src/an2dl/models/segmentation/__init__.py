@@ -4,14 +4,15 @@
   (dense layers as convolutions), heat maps, direct upsampling and shift and stitch;
 * :mod:`.fcn` — FCN-32s/16s/8s: learned upsampling with skip fusion (Long et al. 2015);
 * :mod:`.unet` — the U-Net (Ronneberger et al. 2015) and its overlap-tile prediction;
-* :mod:`.encoder_decoder` — the U-Net without its skip connections.
+* :mod:`.encoder_decoder` — the U-Net without its skip connections;
+* :mod:`._blocks` — what they share: the contracting path, the U-shaped layout, size arithmetic.
 
 Every network maps ``[B, C, H, W]`` images to logits ``[B, K, H', W']``
 (:class:`SegmentationNet`); :func:`segment` gives the full-resolution scores
 of an image of any size.
 """
 
-from ._blocks import ContractingPath, DoubleConv, SegmentationNet, center_crop
+from ._blocks import ContractingPath, DoubleConv, SegmentationNet, UShapedNet, center_crop
 from .convolutionalize import (
     DenseFCN,
     FullyConvolutional,
@@ -29,7 +30,7 @@ from .unet import UNet, overlap_tile_predict
 
 __all__ = [
     "FCN", "ContractingPath", "DenseFCN", "DoubleConv", "EncoderDecoder", "FullyConvolutional", "PatchClassifier",
-    "SegmentationNet", "UNet", "center_crop", "convolutionalize", "dense_to_conv", "overlap_tile_predict", "segment",
+    "SegmentationNet", "UNet", "UShapedNet", "center_crop", "convolutionalize", "dense_to_conv", "overlap_tile_predict", "segment",
     "shift_and_stitch", "sliding_window_scores", "upsample_heatmap",
 ]
 

@@ -10,6 +10,10 @@
 * :class:`SegmentationNet` — the contract of every segmentation network of the
   package: ``forward(x) -> logits [B, K, H', W']``, ``output_size(H)``,
   ``check_input_size(H, W)`` and ``valid_input_size(H)``.
+* :class:`UShapedNet` — the layers the U-Net and the plain encoder–decoder
+  share: the contracting path, an expanding path of ``up`` layers
+  (:func:`up_layer`) and :class:`DoubleConv` blocks, the 1×1 head.  The two
+  differ only in what each decoder block reads (the skip concatenated or not).
 * :func:`center_crop` — the U-Net's cropping of a skip connection (or of a
   target) to a smaller map, aligned on the centre.
 
@@ -29,14 +33,17 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...nn.upsampling import NearestUpsample, TransposeConv2d
 from .._checks import check_positive_int
 from ..vision._base import FeatureMapsMixin, make_feature_info
 
-__all__ = ["DoubleConv", "ContractingPath", "SegmentationNet", "center_crop", "PADDINGS",
-           "valid_sizes_around", "level_channels"]
+__all__ = ["DoubleConv", "ContractingPath", "SegmentationNet", "UShapedNet", "center_crop", "PADDINGS",
+           "UPSAMPLINGS", "up_layer", "valid_sizes_around", "level_channels"]
 
 #: the two padding modes of the 3×3 convolutions
 PADDINGS = ("valid", "same")
+#: the upsampling layers of the expanding path
+UPSAMPLINGS = ("transpose", "nearest")
 
 
 def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -56,6 +63,15 @@ def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 def level_channels(base_channels: int, depth: int) -> list[int]:
     """Channels of each level: ``base · 2^l`` for ``l = 0 … depth`` (64, 128, 256, 512, 1024 in the paper)."""
     return [base_channels * 2 ** level for level in range(depth + 1)]
+
+
+def up_layer(kind: str) -> Callable[[int, int], nn.Module]:
+    """Factory ``up(c_in, c_out)`` doubling the map's sides: the paper's 2×2 up-convolution or nearest + 1×1 conv."""
+    if kind == "transpose":
+        return lambda c_in, c_out: TransposeConv2d(c_in, c_out, 2, stride=2)
+    if kind == "nearest":
+        return lambda c_in, c_out: nn.Sequential(NearestUpsample(2), nn.Conv2d(c_in, c_out, 1))
+    raise ConfigError(f"upsampling must be one of {UPSAMPLINGS}; got {kind!r}")
 
 
 class DoubleConv(nn.Sequential):
@@ -228,3 +244,59 @@ class SegmentationNet(nn.Module):
             got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{type(self).__name__} expects images of shape [B, {self.in_channels}, H, W]; got {got}")
         self.check_input_size(int(x.shape[-2]), int(x.shape[-1]))
+
+
+class UShapedNet(SegmentationNet):
+    """Contracting path, expanding path and 1×1 head: the layers of the U-Net and of the plain encoder–decoder.
+
+    Builds, with ``c_l = base_channels · 2^l``:
+
+    * ``encoder`` — a :class:`ContractingPath` over ``c_0 … c_depth``;
+    * ``ups[j]``, ``decoders[j]`` for ``j = 0 … depth − 1`` (level ``l = depth − 1 − j``,
+      bottom to top) — ``up(c_{l+1}, c_l)``, then a :class:`DoubleConv` from
+      ``2·c_l`` channels (``concat_skips``: the encoder's map of level ``l``
+      concatenated to the upsampled one) or ``c_l`` channels to ``c_l``;
+    * ``head`` — a 1×1 convolution to the K class scores.
+
+    Subclasses set ``concat_skips`` (whether the decoder blocks read the skip
+    connections) and define ``forward``.
+
+    Args:
+        in_channels: channels of the input image.
+        num_classes: K, class scores per pixel.
+        base_channels: channels of the first level (64 in the paper); level ``l`` has ``base · 2^l``.
+        depth: poolings (4 in the paper).
+        padding: ``"valid"`` (the paper: output smaller than input, skips cropped) or ``"same"``.
+        up: ``up(c_in, c_out)`` building each upsampling layer (default: the
+            paper's 2×2 up-convolution, :class:`~an2dl.nn.TransposeConv2d`).
+        activation, norm_layer: see :class:`DoubleConv`.
+    """
+
+    concat_skips: bool
+
+    def __init__(self, *, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64, depth: int = 4,
+                 padding: str = "valid", up: Callable[[int, int], nn.Module] | None = None,
+                 activation: Callable[[], nn.Module] = nn.ReLU,
+                 norm_layer: Callable[[int], nn.Module] | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels = check_positive_int(name, "in_channels", in_channels)
+        self.num_classes = check_positive_int(name, "num_classes", num_classes)
+        check_positive_int(name, "base_channels", base_channels)
+        self.depth = check_positive_int(name, "depth", depth)
+        if padding not in PADDINGS:
+            raise ConfigError(f"{name} padding must be one of {PADDINGS}; got {padding!r}")
+        self.padding = padding
+        up = up if up is not None else up_layer("transpose")
+        channels = level_channels(base_channels, depth)
+        self.encoder = ContractingPath(in_channels=in_channels, channels=channels, padding=padding,
+                                       activation=activation, norm_layer=norm_layer)
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        reads = 2 if self.concat_skips else 1
+        for level in range(depth - 1, -1, -1):
+            c_below, c = channels[level + 1], channels[level]
+            self.ups.append(up(c_below, c))
+            self.decoders.append(DoubleConv(reads * c, c, padding=padding, activation=activation,
+                                            norm_layer=norm_layer))
+        self.head = nn.Conv2d(channels[0], num_classes, 1)

@@ -22,54 +22,27 @@ than ``2·c_l`` channels).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from ...errors import ConfigError
-from .._checks import check_positive_int
 from .._registry import register_model
-from ._blocks import PADDINGS, ContractingPath, DoubleConv, SegmentationNet, level_channels
-from .unet import up_layer
+from ._blocks import UShapedNet, up_layer
 
 __all__ = ["EncoderDecoder", "encoder_decoder"]
 
 
-class EncoderDecoder(SegmentationNet):
+class EncoderDecoder(UShapedNet):
     """Encoder and decoder of the U-Net's shape, without skip connections.
 
     Args:
         in_channels, num_classes, base_channels, depth, padding, up, activation, norm_layer:
-            as :class:`~an2dl.models.segmentation.UNet`.
+            as :class:`~an2dl.models.segmentation.UNet` (see :class:`~an2dl.models.segmentation._blocks.UShapedNet`).
 
     Shape:
         as :class:`~an2dl.models.segmentation.UNet`: ``[B, C, H, W] -> [B, K, H', W']``.
     """
 
-    def __init__(self, *, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64, depth: int = 4,
-                 padding: str = "valid", up: Callable[[int, int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] = nn.ReLU,
-                 norm_layer: Callable[[int], nn.Module] | None = None) -> None:
-        super().__init__()
-        self.in_channels = check_positive_int("EncoderDecoder", "in_channels", in_channels)
-        self.num_classes = check_positive_int("EncoderDecoder", "num_classes", num_classes)
-        check_positive_int("EncoderDecoder", "base_channels", base_channels)
-        self.depth = check_positive_int("EncoderDecoder", "depth", depth)
-        if padding not in PADDINGS:
-            raise ConfigError(f"EncoderDecoder padding must be one of {PADDINGS}; got {padding!r}")
-        self.padding = padding
-        up = up if up is not None else up_layer("transpose")
-        channels = level_channels(base_channels, depth)
-        self.encoder = ContractingPath(in_channels=in_channels, channels=channels, padding=padding,
-                                       activation=activation, norm_layer=norm_layer)
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for level in range(depth - 1, -1, -1):
-            self.ups.append(up(channels[level + 1], channels[level]))
-            self.decoders.append(DoubleConv(channels[level], channels[level], padding=padding,
-                                            activation=activation, norm_layer=norm_layer))
-        self.head = nn.Conv2d(channels[0], num_classes, 1)
+    concat_skips = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)

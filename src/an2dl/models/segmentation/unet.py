@@ -26,45 +26,24 @@ paper's N(0, 2/N) (He et al.), which trains as well with Adam.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from ...nn.upsampling import NearestUpsample, TransposeConv2d
-from .._checks import check_positive_int
 from .._registry import register_model
-from ._blocks import PADDINGS, ContractingPath, DoubleConv, SegmentationNet, center_crop, level_channels
+from ._blocks import UPSAMPLINGS, SegmentationNet, UShapedNet, center_crop, up_layer
 
 __all__ = ["UNet", "unet", "up_layer", "UPSAMPLINGS", "overlap_tile_predict"]
 
-#: the upsampling layers of the expanding path
-UPSAMPLINGS = ("transpose", "nearest")
 
-
-def up_layer(kind: str) -> Callable[[int, int], nn.Module]:
-    """Factory ``up(c_in, c_out)`` doubling the map's sides: the paper's 2×2 up-convolution or nearest + 1×1 conv."""
-    if kind == "transpose":
-        return lambda c_in, c_out: TransposeConv2d(c_in, c_out, 2, stride=2)
-    if kind == "nearest":
-        return lambda c_in, c_out: nn.Sequential(NearestUpsample(2), nn.Conv2d(c_in, c_out, 1))
-    raise ConfigError(f"upsampling must be one of {UPSAMPLINGS}; got {kind!r}")
-
-
-class UNet(SegmentationNet):
+class UNet(UShapedNet):
     """The U-Net: contracting path, expanding path with skip connections by concatenation, 1×1 output.
 
     Args:
-        in_channels: channels of the input image.
-        num_classes: K, class scores per pixel.
-        base_channels: channels of the first level (64 in the paper); level ``l`` has ``base · 2^l``.
-        depth: poolings (4 in the paper).
-        padding: ``"valid"`` (the paper: output smaller than input, skips cropped) or ``"same"``.
-        up: ``up(c_in, c_out)`` building each upsampling layer (default: the
-            paper's 2×2 up-convolution, :class:`~an2dl.nn.TransposeConv2d`).
-        activation, norm_layer: see :class:`~an2dl.models.segmentation._blocks.DoubleConv`.
+        in_channels, num_classes, base_channels, depth, padding, up, activation, norm_layer:
+            see :class:`~an2dl.models.segmentation._blocks.UShapedNet` (defaults: the paper's
+            network, 64 base channels, depth 4, valid padding, 2×2 up-convolutions, no normalisation).
 
     Shape:
         input ``[B, in_channels, H, W]`` in [0, 1] with valid sides
@@ -73,29 +52,7 @@ class UNet(SegmentationNet):
         valid depth-4 network), aligned on the input's centre.
     """
 
-    def __init__(self, *, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64, depth: int = 4,
-                 padding: str = "valid", up: Callable[[int, int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] = nn.ReLU,
-                 norm_layer: Callable[[int], nn.Module] | None = None) -> None:
-        super().__init__()
-        self.in_channels = check_positive_int("UNet", "in_channels", in_channels)
-        self.num_classes = check_positive_int("UNet", "num_classes", num_classes)
-        check_positive_int("UNet", "base_channels", base_channels)
-        self.depth = check_positive_int("UNet", "depth", depth)
-        if padding not in PADDINGS:
-            raise ConfigError(f"UNet padding must be one of {PADDINGS}; got {padding!r}")
-        self.padding = padding
-        up = up if up is not None else up_layer("transpose")
-        channels = level_channels(base_channels, depth)
-        self.encoder = ContractingPath(in_channels=in_channels, channels=channels, padding=padding,
-                                       activation=activation, norm_layer=norm_layer)
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for level in range(depth - 1, -1, -1):
-            c_below, c = channels[level + 1], channels[level]
-            self.ups.append(up(c_below, c))
-            self.decoders.append(DoubleConv(2 * c, c, padding=padding, activation=activation, norm_layer=norm_layer))
-        self.head = nn.Conv2d(channels[0], num_classes, 1)
+    concat_skips = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)

@@ -34,18 +34,16 @@ from ...engine.task import Task
 from ...errors import ConfigError
 from ..base import register_recipe
 from ..comparison import ComparisonRecipe, Variant, plot_variant_curves
-from ..config import CheckpointConfig, RunSettings, TrainerConfig
+from ..config import RunSettings, TrainerConfig
 from ._common import (
     LossSettings,
     NetSettings,
     SegAugment,
     SegData,
+    UNetFamilySettings,
     build_net,
-    class_iou_metrics,
-    iou_table_figure,
     load_segmentation_data,
-    model_outputs,
-    overlay_figure,
+    prediction_figures,
     segmentation_task,
 )
 
@@ -75,16 +73,10 @@ class _SegmentationComparison(ComparisonRecipe):
     def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path) -> None:
         plot_variant_curves(variants, run_dir, "val/mean_iou", label="validation mean IoU", name="validation_mean_iou",
                             caption="Validation mean IoU of each network during training")
-        names = list(data.info.class_names)
-        if data.test is not None:
-            n = min(cfg.overlays, len(data.test))
-            x, m = (t[:n] for t in data.test.tensors)
-            overlay_figure(run_dir, x, m, {_LABELS.get(v.name, v.name): model_outputs(v.task.model, x)
-                                           for v in variants if v.task is not None}, names)
-        rows = {_LABELS.get(v.name, v.name): class_iou_metrics(v.metrics, names) for v in variants}
-        if all(rows.values()):
-            iou_table_figure(run_dir, rows, caption="Intersection over union of each class on the test images, "
-                                                    "one row per network")
+        labels = {v.name: _LABELS.get(v.name, v.name) for v in variants}
+        prediction_figures(run_dir, data, {labels[v.name]: v.task.model for v in variants if v.task is not None},
+                           {labels[v.name]: v.metrics for v in variants}, cfg.overlays,
+                           caption="Intersection over union of each class on the test images, one row per network")
 
     #: the variant the notes claim is best; results.json gets its margin over each other variant ``v`` as
     #: ``margin/<v>`` (its test mean IoU minus ``v``'s)
@@ -107,19 +99,10 @@ class _SegmentationComparison(ComparisonRecipe):
 
 # ------------------------------------------------------------------------------- encoder-decoder vs U-Net
 @dataclass
-class EncoderDecoderVsUNetConfig(RunSettings):
-    data: SegData = field(default_factory=SegData)
+class EncoderDecoderVsUNetConfig(UNetFamilySettings):
+    """The settings of ``unet-membrane`` (:class:`UNetFamilySettings`) and the networks compared."""
+
     variants: list[str] = field(default_factory=lambda: list(_NETWORKS))  # from unet, encoder_decoder, fcn
-    model: NetSettings = field(default_factory=lambda: NetSettings(batch_norm=True))  # as unet-membrane
-    augment: SegAugment = field(default_factory=SegAugment)
-    loss: LossSettings = field(default_factory=LossSettings)
-    optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=1e-3))
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        max_epochs=None, max_steps=600, batch_size=4, eval_batch_size=2, val_every_n_epochs=None,
-        val_every_n_steps=150))
-    checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=None,
-                                                                                   every_n_steps=150))
-    overlays: int = 3  # held-out images shown with every network's prediction
 
 
 @register_recipe

@@ -48,11 +48,8 @@ from ._common import (
     LossSettings,
     SegAugment,
     SegData,
-    class_iou_metrics,
-    iou_table_figure,
     load_segmentation_data,
-    model_outputs,
-    overlay_figure,
+    prediction_figures,
     segmentation_task,
 )
 
@@ -216,13 +213,7 @@ class PatchVsFull(ComparisonRecipe):
                            run_dir: Path) -> None:
         plot_variant_curves(variants, run_dir, "val/mean_iou", label="validation mean IoU", name="validation_mean_iou",
                             caption="Validation mean IoU against optimiser steps, patch-based and full-image training")
-        names = list(data.info.class_names)
-        if data.test is not None:
-            n = min(cfg.overlays, len(data.test))
-            x, m = (t[:n] for t in data.test.tensors)
-            overlay_figure(run_dir, x, m, {f"{v.name} training": model_outputs(v.task.model, x)
-                                           for v in variants if v.task is not None}, names)
-        rows = {v.name: class_iou_metrics(v.metrics, names) for v in variants}
-        if all(rows.values()):
-            iou_table_figure(run_dir, rows, caption="Intersection over union of each class on the test images, "
-                                                    "patch-based and full-image training")
+        prediction_figures(run_dir, data, {f"{v.name} training": v.task.model for v in variants if v.task is not None},
+                           {v.name: v.metrics for v in variants}, cfg.overlays,
+                           caption="Intersection over union of each class on the test images, patch-based and "
+                                   "full-image training")
