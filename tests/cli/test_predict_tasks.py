@@ -31,7 +31,10 @@ from conftest import require_data, run_cli
 #: the kinds this file runs ``an2dl predict`` on (a new kind must add its test here)
 COVERED = {"classification", "binary_classification", "regression", "sequence_classification", "sequence_regression",
            "language_model", "autoencoder", "vae", "gan", "generic",
-           "segmentation"}  # segmentation: tests/recipes/segmentation/test_segmentation_recipes.py (mask and overlay PNGs)
+           "segmentation",  # segmentation: tests/recipes/segmentation/test_segmentation_recipes.py (mask and overlay PNGs)
+           "localization",  # localization: tests/recipes/localization/test_localization_recipes.py (class, box, drawing)
+           "pose",  # pose: tests/recipes/pose/test_pose_recipes.py (joints printed, skeleton drawn)
+           "metric_learning"}
 
 #: MNIST recipes at toy sizes, with the small judge the generative tests share
 MNIST_TINY = ["data.limit_train=600", "data.limit_eval=200", f"judge.limit_train={JUDGE['limit_train']}",
@@ -316,6 +319,35 @@ def test_gan_draws_the_requested_number_of_samples(tmp_path, capsys, judge_cache
     assert code == 2 and lines == []
     assert err.strip() == (f"an2dl: error: the gan model of {run_dir} generates from noise and takes no inputs; "
                            "got 'noise.png' (use --samples N)")
+
+
+def test_metric_learning_prints_the_embedding_norm_and_the_nearest_gallery_entry(tmp_path, capsys):
+    # a tiny embedding net on the embedded digits, exported with a gallery of two enrolled digits as a recipe does
+    from an2dl.models.metric import Gallery
+    from an2dl.tasks import MetricLearningTask
+
+    data = an2dl.get_dataset("digits", size=28)
+    x, y = data.train.tensors[0][:64], data.train.tensors[1][:64]
+    net = an2dl.get_model("embedding_cnn", embedding_dim=8, channels=(4,), hidden=(16,))
+    an2dl.Trainer(max_epochs=1, batch_size=32, progress=False).fit(MetricLearningTask(net), an2dl.data.ArrayDataset(x, y))
+    export(net, tmp_path / "run" / "model", **MetricLearningTask.export_metadata(
+        preprocessing={"input_shape": [1, 28, 28], "value_range": [0, 1]}))
+    assert _kind(tmp_path / "run") == "metric_learning"
+    one = _png(tmp_path / "one.png", x[0, 0])[None, None]
+    code, lines, err = _predict(capsys, tmp_path / "run", tmp_path / "one.png")
+    assert code == 0, err
+    with torch.no_grad():
+        z = an2dl.load(tmp_path / "run")(one)
+    assert lines == [f"{tmp_path / 'one.png'}: embedding norm {float(z.norm()):.4g}"]
+
+    gallery = Gallery(net, input_shape=(1, 28, 28))
+    gallery.enroll(f"digit{int(y[0])}", one[0])
+    other = int((y != y[0]).nonzero()[0])
+    gallery.enroll(f"digit{int(y[other])}", x[other])
+    gallery.save(tmp_path / "run" / "model" / "gallery.safetensors")
+    code, lines, err = _predict(capsys, tmp_path / "run", tmp_path / "one.png")
+    assert code == 0, err
+    assert lines == [f"{tmp_path / 'one.png'}: embedding norm {float(z.norm()):.4g}; nearest digit{int(y[0])} (distance 0)"]
 
 
 # --------------------------------------------------------------------------------------------- refusals, old files

@@ -68,6 +68,17 @@ NOT_IMAGE: dict[str, str] = {
     **{name: "a segmentation model: predict writes masks of the file's size, compared with the evaluation loop in "
              "tests/recipes/segmentation/test_segmentation_recipes.py"
        for name in ("unet-membrane", "encoder-decoder-vs-unet", "fcn-shapes", "patch-vs-full")},
+    **{name: "a localiser: predict prints the class and the box and draws it; compared with the evaluation loop in "
+             "tests/recipes/localization/test_localization_recipes.py"
+       for name in ("localize-shapes", "localize-raccoon", "cam-weak-localize")},
+    **{name: "an embedding model: predict prints the embedding norm and the nearest gallery entry; checked against "
+             "the model called directly in tests/cli/test_predict_tasks.py and tests/recipes/metric/"
+       for name in ("identify-unseen-digits", "siamese-mnist", "triplet-mnist")},
+    "saliency-gradcam": "its classifier reads digits pasted on canvases the recipe draws (no registered dataset to "
+                        "write files from); its maps are checked in tests/explain/ and tests/cli/test_explain_cli.py",
+    "ngram-gutenberg": "exports no network (its N-gram models are counted from the corpus)",
+    "nnlm-wikitext2": "a word-level next-word model over fixed contexts; its perplexity is compared with the N-gram "
+                      "models in tests/recipes/language/test_language_recipes.py",
     "pose-sticks": "a pose model: predict reads each image as the person box and prints joints; compared with the "
                    "model called directly in tests/recipes/pose/test_pose_recipes.py",
 }
@@ -87,6 +98,7 @@ IMAGE: dict[str, str | None] = {
     "lenet5-mnist": None, "mlp-mnist": None, "cnn-mnist": None, "transfer-mnist": None,
     "ae-mnist": None, "kmeans-digits": None, "conv-ae-mnist": None, "vae-mnist": None, "ae-latent-sweep-mnist": "d2",
     "ae-generative-mnist": "vae-d2", "ae-pretrain-mnist": "pretrained-finetuned-n5-r0",
+    "visualize-filters": None, "activation-maximization": None,
 }
 
 
@@ -186,7 +198,11 @@ def test_predict_matches_the_evaluation_loop(name, tmp_path, tmp_path_factory, m
         trainer = Trainer(max_epochs=1, eval_batch_size=256, progress=False, accelerator="cpu")
         probs = trainer.predict(task, subset(data.test, torch.arange(PARITY_N)))
         expected = [str(names[c]) if names else str(c) for c in probs.argmax(dim=1).tolist()]
-        bad = [i for i, (a, b) in enumerate(zip(predicted, expected)) if a != b]
+        # the embedded digits take 17 grey levels that 8-bit files round (by up to 1/510): a near tie of the
+        # evaluation loop's two best classes may flip; any other difference is a disagreement
+        top2 = probs.topk(2, dim=1).values
+        tie = (top2[:, 0] - top2[:, 1]) < (1e-2 if data.info.name == "digits" else 0.0)
+        bad = [i for i, (a, b) in enumerate(zip(predicted, expected)) if a != b and not tie[i]]
         assert not bad, f"{name}: predict and the evaluation loop disagree on test images {bad}"
         count = len(predicted)
     assert count == PARITY_N

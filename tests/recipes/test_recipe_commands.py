@@ -36,8 +36,12 @@ REAL_DATA: dict[str, str] = {
         "ae-generative-mnist", "ae-latent-sweep-mnist", "ae-mnist", "ae-pretrain-mnist", "cnn-mnist", "conv-ae-mnist",
         "dcgan-mnist", "gan-mnist", "inpaint-mnist", "kmeans-digits", "lenet5-mnist", "mlp-mnist", "superres-mnist",
         "transfer-mnist", "vae-mnist", "wgan-gp-mnist")},
+    **{name: "mnist" for name in ("identify-unseen-digits", "siamese-mnist", "triplet-mnist")},
     "char-lstm-shakespeare": "tinyshakespeare",
     "unet-membrane": "membrane",
+    "localize-raccoon": "raccoon",
+    "ngram-gutenberg": "gutenberg",
+    "nnlm-wikitext2": "wikitext-2",
 }
 #: recipes that train nothing, so no Trainer is fitted
 TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense"}

@@ -9,6 +9,7 @@ from torch import nn
 
 import an2dl
 from an2dl.data import ArrayDataset
+from an2dl.data.datasets.pose_sticks import PoseDataset
 from an2dl.data.text import pad_collate
 from an2dl.engine import OptimizerSpec, Task, check_task
 from an2dl.tasks import (
@@ -17,6 +18,9 @@ from an2dl.tasks import (
     ClassificationTask,
     GANTask,
     LanguageModelTask,
+    LocalizationTask,
+    MetricLearningTask,
+    PoseTask,
     RegressionTask,
     SegmentationTask,
     SequenceClassificationTask,
@@ -67,6 +71,20 @@ CASES = {
         lambda: SegmentationTask(an2dl.get_model("unet", base_channels=4, depth=2, padding="same", num_classes=3),
                                  num_classes=3, optimizer=SGD),
         ArrayDataset(IMAGES, torch.randint(0, 3, (N, 8, 8), generator=g)), {}),
+    "localization": (
+        lambda: LocalizationTask(an2dl.get_model("localizer", num_classes=3, channels=[4, 8], box_grid=2, box_hidden=8),
+                                 num_classes=3, optimizer=SGD),
+        ArrayDataset(IMAGES, torch.randint(0, 3, (N,), generator=g),
+                     torch.tensor([1.0, 2.0, 6.0, 7.0]).expand(N, 4).clone()), {}),
+    "pose": (
+        lambda: PoseTask(an2dl.get_model("pose_regressor", num_joints=3, in_channels=1, input_size=8, channels=[4],
+                                         hidden=[8]), keypoint_names=["a", "b", "c"], torso=(0, 1), optimizer=SGD),
+        PoseDataset(IMAGES, torch.rand(N, 3, 2, generator=g) * 4 + 2, torch.randint(0, 2, (N, 3), generator=g),
+                    torch.tensor([1.0, 1.0, 7.0, 7.0]).expand(N, 4).clone()), {}),
+    "metric-learning": (
+        lambda: MetricLearningTask(an2dl.get_model("embedding_cnn", embedding_dim=4, input_size=8, channels=(4,), hidden=(8,)),
+                                   optimizer=SGD),
+        ArrayDataset(IMAGES, torch.arange(N) % 4), {}),
     "gan": (
         lambda: GANTask(an2dl.get_model("mlp_generator", latent_dim=4, hidden=[16], output_shape=(1, 8, 8)),
                         an2dl.get_model("mlp_discriminator", input_shape=(1, 8, 8), hidden=[16])),

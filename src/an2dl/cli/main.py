@@ -83,6 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image files: the largest width x height decoded (default 50000000)")
     s.add_argument("--model", metavar="NAME", help=model_help)
 
+    s = sub.add_parser(
+        "explain",
+        help="heat maps of what a run's image classifier looks at: CAM, Grad-CAM or saliency overlays",
+        description="Write one overlay PNG per image (NAME.METHOD.png, the heat map blended over the image as the model "
+                    "reads it) and print the predicted and the explained class. cam needs global average pooling and "
+                    "one fully connected layer; gradcam explains any convolutional layer (--layer); saliency is "
+                    "|dS_c/dI| (notes 3.5.2.1-3.5.2.2).",
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (with model/) or an exported model's folder")
+    s.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files (PNG/JPEG) or .npy images")
+    s.add_argument("--method", choices=["cam", "gradcam", "saliency"], default="gradcam",
+                   help="the heat map (default gradcam)")
+    s.add_argument("--class", dest="class_index", type=int, metavar="C",
+                   help="the class id to explain (default: each image's predicted class)")
+    s.add_argument("--layer", metavar="NAME",
+                   help="gradcam: the module path of the explained layer (default: the last conv layer with a spatial map)")
+    s.add_argument("--out", metavar="DIR", help="folder for the overlays (default: beside each image)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
+
+    s = sub.add_parser("enroll", help="add template images of NAME to the gallery of a run's embedding model")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run of an embedding model (e.g. identify-unseen-digits)")
+    s.add_argument("name", metavar="NAME", help="the identity the templates belong to")
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="template image files (PNG/JPEG) or .npy images")
+    s.add_argument("--threshold", type=float, metavar="D",
+                   help="store D as the gallery's rejection distance (identify answers 'unknown' beyond it)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
+
+    s = sub.add_parser("identify", help="name the nearest enrolled template of each image (or 'unknown')")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run whose gallery holds enrolled templates")
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG/JPEG) or .npy images")
+    s.add_argument("--threshold", type=float, metavar="D", help="rejection distance for this call (default: the gallery's)")
+    s.add_argument("--model", metavar="NAME", help=model_help)
+
     s = sub.add_parser("export", help="export a run's model")
     s.add_argument("run_dir")
     s.add_argument("--format", default="safetensors", choices=["safetensors", "onnx"])
@@ -226,6 +259,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from ..explain.overlay import explain_files
+
+    explanation = explain_files(args.run_dir, args.inputs, method=args.method, class_index=args.class_index,
+                                layer=args.layer, out=args.out, model=args.model)
+    for line in explanation.lines:
+        print(line)
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..export import onnx_data_file
     from ..recipes.run_commands import export_run
@@ -234,6 +277,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(path)
     if args.format == "onnx" and onnx_data_file(path).is_file():  # a model too large to embed (see export_onnx)
         print(f"weights: {onnx_data_file(path)} (keep it beside {path.name})")
+    return 0
+
+
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from ..recipes.metric.gallery_commands import enroll_files
+
+    path, gallery = enroll_files(args.run_dir, args.name, args.images, model=args.model, threshold=args.threshold)
+    print(f"{path}: {args.name} enrolled with {len(args.images)} template(s); {len(gallery.identities)} identities, "
+          f"{len(gallery)} templates")
+    return 0
+
+
+def _cmd_identify(args: argparse.Namespace) -> int:
+    from ..recipes.metric.gallery_commands import identify_files
+
+    for line in identify_files(args.run_dir, args.images, model=args.model, threshold=args.threshold):
+        print(line)
     return 0
 
 
@@ -257,6 +317,9 @@ _COMMANDS = {
     "resume": _cmd_resume,
     "eval": _cmd_eval,
     "predict": _cmd_predict,
+    "explain": _cmd_explain,
+    "enroll": _cmd_enroll,
+    "identify": _cmd_identify,
     "export": _cmd_export,
     "report": _cmd_report,
     "bench": _cmd_bench,
@@ -290,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from ..errors import An2dlError
 
-    if args.command in ("run", "resume", "eval", "predict", "bench"):
+    if args.command in ("run", "resume", "eval", "predict", "explain", "bench"):
         from ..engine.allocator import tune_cpu_allocator  # imports torch: not for `list` and `--help`
 
         tune_cpu_allocator()

@@ -36,6 +36,17 @@ from .generative import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
+from .localization import MultitaskLoss, decode_boxes, encode_boxes, multitask_loss
+from .metric import ContrastiveLoss, TripletLoss, contrastive_loss, triplet_loss
+from .pose import (
+    denormalize_keypoints,
+    joint_distances,
+    normalize_keypoints,
+    pck,
+    pose_regression_loss,
+    pose_targets,
+    torso_diameter,
+)
 from .segmentation import (
     class_frequencies,
     class_weights_from_frequencies,
@@ -45,6 +56,10 @@ from .segmentation import (
 )
 
 __all__ = [
+    "ContrastiveLoss", "TripletLoss", "contrastive_loss", "triplet_loss",
+    "MultitaskLoss", "decode_boxes", "encode_boxes", "multitask_loss",
+    "denormalize_keypoints", "joint_distances", "normalize_keypoints", "pck", "pose_regression_loss", "pose_targets",
+    "torso_diameter",
     "class_frequencies", "class_weights_from_frequencies", "dice_loss", "pixel_cross_entropy", "unet_weight_map",
     "ELBO", "discriminator_loss", "elbo", "gaussian_kl", "generator_minimax_loss", "generator_nonsaturating_loss",
     "gradient_penalty", "kl_sparsity", "l1_sparsity", "reconstruction_l2", "reconstruction_mse", "total_variation",

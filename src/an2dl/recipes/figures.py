@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -12,7 +13,7 @@ from ..report.plots import plot_confusion_matrix, plot_image_grid
 if TYPE_CHECKING:  # pragma: no cover
     from .base import RunResult
 
-__all__ = ["classification_figures"]
+__all__ = ["classification_figures", "gradcam_figure"]
 
 
 def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
@@ -44,3 +45,36 @@ def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
     if x.dim() != 4:
         return
     plot_image_grid(x.numpy(), y.tolist(), pred.tolist(), conf.tolist(), names, result.run_dir)
+    model = getattr(task, "model", None)
+    if isinstance(model, torch.nn.Module):
+        gradcam_figure(model, x[:8].to(trainer.device, dtype), y[:8].tolist(), names, result.run_dir)
+
+
+def gradcam_figure(model: torch.nn.Module, images: torch.Tensor, labels: list[int], names: list[str],
+                   run_dir, *, name: str = "gradcam_test") -> Path | None:
+    """Grad-CAM overlays of the predicted class for a few test images (notes §3.5.2.2), when the model has a
+    convolutional layer with a spatial map; ``None`` (no figure) otherwise.
+
+    One forward and one backward pass over ``images`` (up to 8 in the standard reports).
+    """
+    from ..explain import conv_layers, default_gradcam_layer, grad_cam, plot_overlays
+    from ..explain.gradcam import NoConvLayerError
+
+    if not conv_layers(model) or images.shape[1] not in (1, 3):
+        return None
+    try:
+        layer = default_gradcam_layer(model, images)
+    except NoConvLayerError:  # convolutions that give 1x1 maps only: nothing to localise
+        return None
+    maps = grad_cam(model, images, layer=layer)
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        out = model(images)
+        model.train(was_training)
+    scores = out[0] if isinstance(out, (tuple, list)) else out
+    pred = scores.argmax(dim=1).tolist()
+    titles = [f"{names[p]}" + ("" if p == t else f" (true {names[t]})") for p, t in zip(pred, labels)]
+    return plot_overlays(images.float().cpu(), maps.float().cpu(), titles, run_dir, name=name,
+                         caption=f"Grad-CAM of the predicted class on {len(images)} test images (layer {layer}): "
+                                 "red marks where the feature maps raise the class score most (notes 3.5.2.2)")

@@ -3,6 +3,9 @@
 from .classification import ClassificationTask
 from .generative import AutoencoderTask, GANTask, VAETask
 from .kinds import TASK_KINDS, kind_of, task_for_kind
+from .localization import LocalizationTask
+from .metric import MetricLearningTask, retrieval_metrics
+from .pose import PoseTask
 from .regression import BinaryClassificationTask, RegressionTask
 from .segmentation import BorderWeights, SegmentationTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
@@ -13,6 +16,9 @@ __all__ = [
     "ClassificationTask",
     "GANTask",
     "LanguageModelTask",
+    "LocalizationTask",
+    "MetricLearningTask",
+    "PoseTask",
     "RegressionTask",
     "BorderWeights",
     "SegmentationTask",
@@ -21,5 +27,6 @@ __all__ = [
     "TASK_KINDS",
     "VAETask",
     "kind_of",
+    "retrieval_metrics",
     "task_for_kind",
 ]

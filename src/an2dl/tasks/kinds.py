@@ -16,6 +16,9 @@ from ..errors import ConfigError
 from ..registry import close_matches
 from .classification import ClassificationTask
 from .generative import AutoencoderTask, GANTask, VAETask
+from .localization import LocalizationTask
+from .metric import MetricLearningTask
+from .pose import PoseTask
 from .regression import BinaryClassificationTask, RegressionTask
 from .segmentation import SegmentationTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
@@ -45,6 +48,9 @@ TASK_KINDS: dict[str, type[Task]] = _table((
     VAETask,
     GANTask,
     SegmentationTask,
+    LocalizationTask,
+    MetricLearningTask,
+    PoseTask,
 ))
 
 #: ``task`` values of older ``model.json`` files that are not kinds, and the kind each means
