@@ -50,7 +50,8 @@ def _registered_in_source() -> tuple[set[str], set[str]]:
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+    # a cell may hold an escaped pipe (``\\|``), as Markdown tables allow
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
 def _tables() -> list[tuple[list[str], list[tuple[int, list[str]]]]]:
