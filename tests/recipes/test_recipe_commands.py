@@ -44,7 +44,7 @@ REAL_DATA: dict[str, str] = {
     "nnlm-wikitext2": "wikitext-2",
 }
 #: recipes that train nothing, so no Trainer is fitted
-TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense"}
+TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense", "ngram-gutenberg"}
 
 def smoke_run_settings(name: str) -> list[str]:
     """The recipe's ``smoke_settings`` stopped after one epoch; fails in CI (skips locally) without its real data."""
