@@ -65,13 +65,44 @@ def test_cnn_digits_per_sample_augmentation_path(tmp_path):
     assert r.metrics["test/accuracy"] >= 0.5
 
 
+@pytest.mark.parametrize("path", ["batched", "per-sample"])
+def test_cnn_clean_final_epochs(tmp_path, path, monkeypatch):
+    """The last epoch trains on the clean images; the augmentation is back in place after fit."""
+    from an2dl.recipes.cnn.plain_cnn import CleanFinalEpochs
+
+    seen = []
+    switch_off = CleanFinalEpochs._switch_off
+
+    def record(self, trainer, task):
+        switch_off(self, trainer, task)
+        seen.append((trainer.epoch, task.augment is None and (self.per_sample is None or not self.per_sample.training)))
+
+    monkeypatch.setattr(CleanFinalEpochs, "_switch_off", record)
+    r = an2dl.run("cnn-digits", ["trainer.max_epochs=2", "data.train_fraction=0.2", "model.channels=[4,8]",
+                                 "model.hidden=[16]", f"augment.path={path}", "clean_final_epochs=1",
+                                 "checkpoint.every_n_epochs=null"], runs_root=tmp_path, progress=False)
+    assert {e: clean for e, clean in seen} == {0: False, 1: True}
+    if path == "batched":
+        assert r.task.augment is not None
+    else:
+        assert r.data.train.transform.training
+
+
 def test_cnn_mnist_reduced(tmp_path):
-    """§3.3-§3.4.1 on real MNIST: 2,750 training images, 2 epochs, a narrower model (measured 0.923)."""
+    """§3.3-§3.4.1 on real MNIST: 2,940 training images, 2 epochs (the second without augmentation), a narrower
+    model (seeds 0/1/2: 0.9385, 0.9242, 0.8974).
+
+    The full run at the defaults (``AN2DL_DATA_DIR=... an2dl run cnn-mnist``: 58,800 training images, 10 epochs,
+    one-cycle, label smoothing 0.1, the last epoch without augmentation, channels-last) gives 0.9947 on the 10,000
+    test images (``trainer.seed`` 0 and 1: 0.9947, 0.9947) for 198 s of CPU time on one thread, the work the
+    former defaults took for 0.9940 (0.9936 in CI); 0.995 is not reached yet.
+    """
     root = require_data("mnist")
     r = an2dl.run("cnn-mnist", [f"data.root={root}", "data.train_fraction=0.05", "trainer.max_epochs=2",
                                 "model.channels=[16,32]", "model.hidden=[64]", "checkpoint.every_n_epochs=null"],
                   runs_root=tmp_path, progress=False)
-    assert r.metrics["test/accuracy"] >= 0.90
+    assert r.metrics["test/accuracy"] >= 0.88
+    assert r.task.augment is not None  # switched off for the last epoch only, restored at the end
     assert (r.run_dir / "plots" / "first_layer_filters.png").is_file()
 
 
