@@ -317,3 +317,15 @@ def test_predict_options_validate_the_input_flags():
         PredictOptions(max_pixels=-5)
     with pytest.raises(ValueError, match="max_pixels must be a positive integer or None; got 0"):
         read_image("any.png", max_pixels=0)
+
+
+def test_derived_paths_put_outputs_beside_their_inputs_or_in_one_folder_and_refuse_collisions(tmp_path):
+    from an2dl.data.inputs import derived_paths
+
+    assert derived_paths(["a/seven.png", "b/one.npy", "c/noext"], ".mask.png") == [
+        Path("a/seven.mask.png"), Path("b/one.mask.png"), Path("c/noext.mask.png")]
+    assert derived_paths(["a/seven.png"], ".box.png", tmp_path) == [tmp_path / "seven.box.png"]
+    assert derived_paths(["a/x.png", "b/x.png"], ".pose.png") == [Path("a/x.pose.png"), Path("b/x.pose.png")]
+    with pytest.raises(ConfigError, match=r"inputs a/x.png and b/x.png would both write .*x.pose.png; rename one or "
+                                          r"use --out"):
+        derived_paths(["a/x.png", "b/x.png"], ".pose.png", tmp_path)

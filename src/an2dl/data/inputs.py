@@ -52,6 +52,7 @@ __all__ = [
     "invert_image",
     "polarity_warning",
     "derived_path",
+    "derived_paths",
     "POLARITY_MIN_GAP",
     "POLARITY_RATIO",
 ]
@@ -496,3 +497,20 @@ def derived_path(source: str | os.PathLike, suffix: str, out_dir: str | os.PathL
     src = Path(source)
     stem = src.name[: -len(src.suffix)] if src.suffix else src.name
     return (Path(out_dir) if out_dir is not None else src.parent) / f"{stem}{suffix}"
+
+
+def derived_paths(sources: Sequence[str | os.PathLike], suffix: str,
+                  out_dir: str | os.PathLike | None = None) -> list[Path]:
+    """:func:`derived_path` of every source, refusing two sources that would write the same file.
+
+    Raises:
+        ConfigError: two sources (e.g. ``a/x.png`` and ``b/x.png`` with one ``out_dir``) map to one output.
+    """
+    seen: dict[Path, str] = {}
+    for src in sources:
+        dest = derived_path(src, suffix, out_dir)
+        if dest in seen:
+            raise ConfigError(f"inputs {seen[dest]} and {src} would both write {dest}; rename one or use --out")
+        seen[dest] = str(src)
+    return list(seen)
+

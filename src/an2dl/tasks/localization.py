@@ -227,7 +227,7 @@ class LocalizationTask(Task):
             ``values`` holds ``(input, class name, probability, box [4] in the file's pixels)``.
         """
         from ..data.images import DEFAULT_MAX_PIXELS, read_image, save_image
-        from ..data.inputs import derived_path
+        from ..data.inputs import derived_paths
         from .predictors import _image_batch, _input_shape, input_options
 
         options.refuse_unused(cls.kind, ("out", *input_options(meta)))
@@ -244,14 +244,9 @@ class LocalizationTask(Task):
         max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
         out = Prediction()
         out.warnings += warnings
-        seen: dict[Path, str] = {}
-        for i, src in enumerate(inputs):
+        for i, (src, drawing) in enumerate(zip(inputs, derived_paths(inputs, ".box.png", options.out))):
             p, k = probs[i].max(dim=0)
             label = names[int(k)] if len(names) == probs.shape[1] else str(int(k))
-            drawing = derived_path(src, ".box.png", options.out)
-            if drawing in seen:
-                raise ConfigError(f"inputs {seen[drawing]} and {src} would both write {drawing}; rename one or use --out")
-            seen[drawing] = src
             if Path(src).suffix.lower() == ".npy":
                 image = x[i].cpu()
             else:

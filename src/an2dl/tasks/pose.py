@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -282,7 +281,7 @@ class PoseTask(Task):
             ``(input, joints [K, 2] in pixels)``.
         """
         from ..data.images import DEFAULT_MAX_PIXELS, read_image, save_image
-        from ..data.inputs import derived_path, invert_image
+        from ..data.inputs import derived_paths, invert_image
         from ..data.preprocess import Preprocess
 
         options.refuse_unused(cls.kind, ("out", "invert", "max_pixels"))
@@ -298,12 +297,7 @@ class PoseTask(Task):
         max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
         device = next(model.parameters()).device
         out = Prediction()
-        seen: dict[Path, str] = {}
-        for src in inputs:
-            pose_path = derived_path(src, ".pose.png", options.out)
-            if pose_path in seen:
-                raise ConfigError(f"inputs {seen[pose_path]} and {src} would both write {pose_path}; rename one or use --out")
-            seen[pose_path] = src
+        for src, pose_path in zip(inputs, derived_paths(inputs, ".pose.png", options.out)):
             image = read_image(src, channels=channels, max_pixels=max_pixels)
             if options.invert:
                 image = invert_image(image)

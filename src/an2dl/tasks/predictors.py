@@ -37,6 +37,7 @@ from .._utils.files import atomic_write_text
 from ..data.images import DEFAULT_MAX_PIXELS, save_image, tile_images
 from ..data.inputs import (
     derived_path,
+    derived_paths,
     polarity_warning,
     read_image_input,
     read_sequence_input,
@@ -423,15 +424,10 @@ def reconstruct_inputs(model: nn.Module, meta: dict[str, Any], inputs: Sequence[
     if x_hat.shape != x.shape:
         raise ConfigError(f"an autoencoder returns images of its input's shape {list(x.shape)}; the model of "
                           f"{options.source} returned {list(x_hat.shape)}")
-    targets: dict[Path, str] = {}
-    for src in inputs:
-        dest = derived_path(src, ".recon.png", options.out)
-        if dest in targets:
-            raise ConfigError(f"inputs {targets[dest]} and {src} would both write {dest}; rename one or use --out")
-        targets[dest] = src
+    targets = derived_paths(inputs, ".recon.png", options.out)
     errors = (x - x_hat).flatten(1).norm(dim=1).tolist()
     out = Prediction(warnings=warnings)
-    for (dest, src), img, err in zip(targets.items(), x_hat, errors):
+    for dest, src, img, err in zip(targets, inputs, x_hat, errors):
         save_image(dest, img)
         out.files.append(dest)
         out.values.append((src, dest))

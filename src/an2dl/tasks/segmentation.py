@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -242,7 +241,7 @@ class SegmentationTask(Task):
             ``values`` holds ``(input, mask [H, W] int64)``.
         """
         from ..data.images import DEFAULT_MAX_PIXELS, read_image, save_image
-        from ..data.inputs import derived_path, invert_image
+        from ..data.inputs import derived_path, derived_paths, invert_image
         from ..data.masks import overlay_mask, save_mask
         from ..data.preprocess import Preprocess
 
@@ -257,13 +256,8 @@ class SegmentationTask(Task):
         max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
         device = next(model.parameters()).device
         out = Prediction()
-        seen: dict[Path, str] = {}
-        for src in inputs:
-            mask_path = derived_path(src, ".mask.png", options.out)
+        for src, mask_path in zip(inputs, derived_paths(inputs, ".mask.png", options.out)):
             overlay_path = derived_path(src, ".overlay.png", options.out)
-            if mask_path in seen:
-                raise ConfigError(f"inputs {seen[mask_path]} and {src} would both write {mask_path}; rename one or use --out")
-            seen[mask_path] = src
             image = read_image(src, channels=channels, max_pixels=max_pixels)
             if options.invert:
                 image = invert_image(image)
