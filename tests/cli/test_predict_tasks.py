@@ -34,7 +34,7 @@ COVERED = {"classification", "binary_classification", "regression", "sequence_cl
            "segmentation",  # segmentation: tests/recipes/segmentation/test_segmentation_recipes.py (mask and overlay PNGs)
            "localization",  # localization: tests/recipes/localization/test_localization_recipes.py (class, box, drawing)
            "pose",  # pose: tests/recipes/pose/test_pose_recipes.py (joints printed, skeleton drawn)
-           "metric_learning"}
+           "metric_learning", "seq2seq"}
 
 #: MNIST recipes at toy sizes, with the small judge the generative tests share
 MNIST_TINY = ["data.limit_train=600", "data.limit_eval=200", f"judge.limit_train={JUDGE['limit_train']}",
@@ -201,6 +201,31 @@ def test_sequence_regression_forecasts_from_a_window(tmp_path, capsys):
     code, lines, err = _predict(capsys, tmp_path / "run", tmp_path / "w1.npy", tmp_path / "w2.npy")
     assert code == 0, err
     assert [float(line.split(": ")[1]) for line in lines] == pytest.approx([expected] * 2, rel=1e-5, abs=1e-6)
+
+
+def test_seq2seq_decodes_source_ids_freely(tmp_path, capsys):
+    from an2dl.data import ArrayDataset
+    from an2dl.tasks import Seq2SeqTask
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(4, 8, (64, 3), generator=g)
+    tgt = torch.cat([src.flip(1), torch.full((64, 1), 3)], dim=1)
+    torch.manual_seed(0)
+    task = Seq2SeqTask(an2dl.get_model("seq2seq_rnn", src_vocab_size=8, tgt_vocab_size=8, hidden_size=8,
+                                       embedding_dim=4, attention="dot"), max_length=4)
+    an2dl.Trainer(max_epochs=1, batch_size=32, run_dir=tmp_path / "run", progress=False).fit(
+        task, ArrayDataset(src, torch.full((64,), 3), tgt))
+    export(task.model, tmp_path / "run" / "model", **Seq2SeqTask.export_metadata(
+        preprocessing={"max_length": 4, "beam_width": 2, "input": "source token ids [S]"}))
+    assert _kind(tmp_path / "run") == "seq2seq"
+    np.save(tmp_path / "s.npy", src[0].numpy())
+    expected = an2dl.load(tmp_path / "run").generate(src[:1], torch.tensor([3]), max_length=4, beam_width=2)
+    code, lines, err = _predict(capsys, tmp_path / "run", tmp_path / "s.npy")
+    assert code == 0, err
+    assert lines == [f"{tmp_path / 's.npy'}: " + " ".join(str(i) for i in expected.tokens[0, :int(expected.lengths[0])].tolist())]
+    np.save(tmp_path / "bad.npy", np.array([4, 42]))
+    code, _, err = _predict(capsys, tmp_path / "run", tmp_path / "bad.npy")
+    assert code == 1 and err.strip() == f"an2dl: error: {tmp_path / 'bad.npy'}: token ids must lie in [0, 8); got values from 4 to 42"
 
 
 def test_language_model_continues_a_prompt(tmp_path, capsys):

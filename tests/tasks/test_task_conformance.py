@@ -23,6 +23,7 @@ from an2dl.tasks import (
     PoseTask,
     RegressionTask,
     SegmentationTask,
+    Seq2SeqTask,
     SequenceClassificationTask,
     SequenceRegressionTask,
     VAETask,
@@ -85,6 +86,12 @@ CASES = {
         lambda: MetricLearningTask(an2dl.get_model("embedding_cnn", embedding_dim=4, input_size=8, channels=(4,), hidden=(8,)),
                                    optimizer=SGD),
         ArrayDataset(IMAGES, torch.arange(N) % 4), {}),
+    "seq2seq": (
+        lambda: Seq2SeqTask(an2dl.get_model("seq2seq_rnn", src_vocab_size=10, tgt_vocab_size=10, embedding_dim=8,
+                                            hidden_size=8, attention="mlp"), max_length=6, optimizer=SGD),
+        ArrayDataset(torch.randint(4, 10, (N, 6), generator=g), torch.randint(1, 7, (N,), generator=g),
+                     torch.cat([torch.randint(4, 10, (N, 4), generator=g), torch.full((N, 1), 3)], dim=1)),
+        {}),
     "gan": (
         lambda: GANTask(an2dl.get_model("mlp_generator", latent_dim=4, hidden=[16], output_shape=(1, 8, 8)),
                         an2dl.get_model("mlp_discriminator", input_shape=(1, 8, 8), hidden=[16])),

@@ -1,7 +1,18 @@
 """Layers written from the notes: activations, initialisation, batch normalisation, dropout,
-written-out backpropagation, convolution arithmetic, pooling, recurrent cells, masks and upsampling."""
+written-out backpropagation, convolution arithmetic, pooling, recurrent cells, masks, attention scores,
+greedy and beam-search decoding, and upsampling."""
 
 from .activations import ACTIVATIONS, activation_module, get_activation, softmax
+from .attention import (
+    ATTENTION_SCORES,
+    AttentionalHidden,
+    BilinearAttention,
+    ConcatAttention,
+    DotAttention,
+    MLPAttention,
+    attention_layer,
+    masked_softmax,
+)
 from .backprop import ManualMLP
 from .batchnorm import BatchNorm1d, BatchNorm2d, batch_norm
 from .cnn_layers import (
@@ -11,6 +22,7 @@ from .cnn_layers import (
     dense_parameter_count,
     pool_output_size,
 )
+from .decoding import DecodeResult, beam_search, greedy_decode
 from .dropout import Dropout, dropout, fold_weight_scaling
 from .frozen_batchnorm import FrozenBatchNorm2d, freeze_batch_norm
 from .init import INIT_SCHEMES, glorot_, he_, initialize, xavier_
@@ -44,6 +56,8 @@ from .upsampling import (
 )
 
 __all__ = [
+    "ATTENTION_SCORES", "AttentionalHidden", "BilinearAttention", "ConcatAttention", "DotAttention", "MLPAttention",
+    "attention_layer", "masked_softmax", "DecodeResult", "beam_search", "greedy_decode",
     "FrozenBatchNorm2d", "freeze_batch_norm",
     "BedOfNails", "MaxUnpool2d", "NearestUpsample", "TransposeConv2d", "bed_of_nails", "bilinear_kernel",
     "max_unpool2d", "nearest_upsample", "transpose_conv2d",

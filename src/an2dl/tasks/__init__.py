@@ -8,6 +8,7 @@ from .metric import MetricLearningTask, retrieval_metrics
 from .pose import PoseTask
 from .regression import BinaryClassificationTask, RegressionTask
 from .segmentation import BorderWeights, SegmentationTask
+from .seq2seq import Seq2SeqTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "RegressionTask",
     "BorderWeights",
     "SegmentationTask",
+    "Seq2SeqTask",
     "SequenceClassificationTask",
     "SequenceRegressionTask",
     "TASK_KINDS",

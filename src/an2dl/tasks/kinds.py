@@ -21,6 +21,7 @@ from .metric import MetricLearningTask
 from .pose import PoseTask
 from .regression import BinaryClassificationTask, RegressionTask
 from .segmentation import SegmentationTask
+from .seq2seq import Seq2SeqTask
 from .sequence import LanguageModelTask, SequenceClassificationTask, SequenceRegressionTask
 
 __all__ = ["TASK_KINDS", "LEGACY_KINDS", "task_for_kind", "kind_of"]
@@ -51,6 +52,7 @@ TASK_KINDS: dict[str, type[Task]] = _table((
     LocalizationTask,
     MetricLearningTask,
     PoseTask,
+    Seq2SeqTask,
 ))
 
 #: ``task`` values of older ``model.json`` files that are not kinds, and the kind each means

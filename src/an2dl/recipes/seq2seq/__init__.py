@@ -1,0 +1,1 @@
+"""Sequence-to-sequence recipes (notes §4.2–4.3)."""

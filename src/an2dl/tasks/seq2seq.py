@@ -1,0 +1,166 @@
+"""Sequence-to-sequence learning: teacher-forced cross-entropy, free-running evaluation (notes §4.2–4.2.1).
+
+Loss (§4.2.1): with one-hot targets ``y_t`` and the decoder's distributions
+``P_t``, ``L = −Σ_t y_tᵀ log P_t``, summed over the real target steps and
+divided by their number (padding, id 0, is left out).  The decoder reads
+``<sos>`` followed by the target shifted right (teacher forcing, with a ratio);
+evaluation also decodes freely (greedy or beam search, no ground truth) and
+scores whole sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.batch import Batch
+from ..data.text.specials import PAD, SOS
+from ..engine.optim import OptimizerSpec
+from ..engine.prediction import Prediction, PredictOptions
+from ..engine.task import StepContext, Task, call_model
+from ..errors import ConfigError, DataError
+
+__all__ = ["Seq2SeqTask", "shift_right", "sequence_accuracy"]
+
+
+def shift_right(targets: torch.Tensor, *, sos: int = SOS) -> torch.Tensor:
+    """Decoder inputs for teacher forcing: ``<sos>`` then ``targets[:, :-1]``.
+
+    Shape:
+        ``[B, T]`` -> ``[B, T]``.
+    """
+    return torch.cat([torch.full_like(targets[:, :1], sos), targets[:, :-1]], dim=1)
+
+
+def sequence_accuracy(predicted: torch.Tensor, targets: torch.Tensor, *, pad: int = PAD) -> torch.Tensor:
+    """Per-row exact match of a decoded sequence with its target, up to and including ``<eos>``.
+
+    Both are padded with ``pad`` after their end; the shorter is padded to the longer.
+
+    Returns:
+        bool ``[B]``.
+    """
+    T = max(predicted.shape[1], targets.shape[1])
+    p = F.pad(predicted, (0, T - predicted.shape[1]), value=pad)
+    t = F.pad(targets, (0, T - targets.shape[1]), value=pad)
+    return (p == t).all(dim=1)
+
+
+class Seq2SeqTask(Task):
+    """Train an encoder–decoder on ``(source, source lengths, target)`` batches (notes §4.2–4.2.1).
+
+    Logged per split: ``loss`` (mean −log P_t per real target token, nats),
+    ``token_accuracy`` (teacher-forced argmax per real token) and, outside
+    training, ``sequence_accuracy`` (free-running decoding equal to the whole
+    target, ``<eos>`` included).
+
+    Args:
+        model: ``model(src, src_lengths, tgt_in, teacher_forcing=r) -> logits [B, T, V]`` with
+            ``model.generate(src, src_lengths, max_length=..., beam_width=..., length_penalty=...)``
+            (e.g. :class:`~an2dl.models.seq2seq.EncoderDecoder`).
+        teacher_forcing: probability that a training step reads the ground-truth previous token.
+        max_length: most tokens generated at evaluation and prediction.
+        beam_width: 1 = greedy decoding, more = beam search.
+        length_penalty: α of beam search.
+        optimizer: :class:`OptimizerSpec`.
+
+    Shape:
+        batch ``(inputs [B, S], lengths [B], targets [B, T])``; targets end with ``<eos>`` then ``<pad>``;
+        ``predict_step`` returns token ids ``[B, max_length]`` padded with ``<pad>``.
+    """
+
+    kind = "seq2seq"
+    batch_fields = ("inputs", "lengths", "targets")
+    required_fields = ("inputs", "lengths", "targets")
+    predict_fields = ("inputs", "lengths")
+
+    def __init__(self, model: nn.Module, *, teacher_forcing: float = 1.0, max_length: int = 32, beam_width: int = 1,
+                 length_penalty: float = 0.0, optimizer: OptimizerSpec | None = None) -> None:
+        super().__init__(optimizer)
+        if isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float)) or not (
+                0.0 <= teacher_forcing <= 1.0):
+            raise ConfigError(f"Seq2SeqTask teacher_forcing must be a ratio in [0, 1]; got {teacher_forcing!r}")
+        for name, value in (("max_length", max_length), ("beam_width", beam_width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Seq2SeqTask {name} must be a positive integer; got {value!r}")
+        if not hasattr(model, "generate"):
+            raise ConfigError(f"Seq2SeqTask needs a model with a generate(...) method for free-running decoding; "
+                              f"{type(model).__name__} has none")
+        self.model = model
+        self.teacher_forcing, self.max_length = float(teacher_forcing), max_length
+        self.beam_width, self.length_penalty = beam_width, length_penalty
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        return self.model(src, lengths, tgt_in)
+
+    def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        src, lengths, y = batch.inputs, batch.lengths, batch.targets
+        ratio = self.teacher_forcing if ctx.training else 1.0
+        logits = call_model(self.model, src, lengths, shift_right(y), owner=type(self).__name__) if ratio == 1.0 \
+            else self.model(src, lengths, shift_right(y), teacher_forcing=ratio)
+        if logits.dim() != 3 or logits.shape[:2] != y.shape:
+            raise ValueError(f"the model must return logits [B, T, V] for targets {list(y.shape)}; "
+                             f"got {list(logits.shape)}")
+        real = y != PAD
+        count = int(real.sum())
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=PAD,
+                               reduction="sum") / max(count, 1)
+        ctx.log("loss", loss.detach(), batch_size=count)
+        with torch.no_grad():
+            correct = (logits.argmax(-1) == y) & real
+            ctx.log("token_accuracy", correct.sum() / max(count, 1), batch_size=count)
+            if not ctx.training:
+                decoded = self._decode(src, lengths)
+                ctx.log("sequence_accuracy", sequence_accuracy(decoded, y).float().mean(), batch_size=y.shape[0])
+        return loss
+
+    def _decode(self, src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out = self.model.generate(src, lengths, max_length=self.max_length, beam_width=self.beam_width,
+                                  length_penalty=self.length_penalty).tokens
+        return F.pad(out, (0, self.max_length - out.shape[1]), value=PAD)  # (B, max_length)
+
+    def predict_step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        """Free-running decoded token ids ``[B, max_length]`` (``<eos>`` then ``<pad>``)."""
+        return self._decode(batch.inputs, batch.lengths)
+
+    @classmethod
+    def predict_inputs(cls, model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], *,
+                       options: PredictOptions) -> Prediction:
+        """Decode each ``.npy`` file of source token ids ``[S]`` freely (no target is read).
+
+        ``max_length``, ``beam_width`` and ``length_penalty`` come from the model's
+        recorded ``preprocessing`` (defaults 32, 1 = greedy, 0).
+
+        Returns:
+            One line per file, ``"<input>: <id> <id> ... <eos id>"``; ``values`` holds
+            ``(input, [ids...], log-probability)``.
+
+        Raises:
+            DataError: a file that is not a sequence of ids within the source vocabulary.
+        """
+        from ..data.inputs import read_sequence_input
+        from .predictors import _require_inputs
+
+        options.refuse_unused(cls.kind, ())
+        _require_inputs(inputs, cls.kind, options, ".npy files of source token ids [S]")
+        pre = meta.get("preprocessing") or {}
+        size = (meta.get("kwargs") or {}).get("src_vocab_size", getattr(model, "src_vocab_size", None))
+        out = Prediction()
+        for path in inputs:
+            src = read_sequence_input(path)
+            if src.is_floating_point():
+                raise DataError(f"{path}: a seq2seq model reads integer token ids [S]; got floating-point features")
+            if size is not None and not (0 <= int(src.min()) and int(src.max()) < int(size)):
+                raise DataError(f"{path}: token ids must lie in [0, {size}); got values from {int(src.min())} "
+                                f"to {int(src.max())}")
+            result = model.generate(src[None], torch.tensor([len(src)]), max_length=int(pre.get("max_length", 32)),
+                                    beam_width=int(pre.get("beam_width", 1)),
+                                    length_penalty=float(pre.get("length_penalty", 0.0)))
+            ids = result.tokens[0, : int(result.lengths[0])].tolist()
+            out.lines.append(f"{path}: {' '.join(str(i) for i in ids)}")
+            out.values.append((str(path), ids, float(result.log_prob[0])))
+        return out

@@ -1,0 +1,87 @@
+"""Seq2SeqTask (§4.2.1): the loss −Σ_t y_tᵀ log P_t over real tokens, free-running evaluation, predictions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import an2dl
+from an2dl.data import ArrayDataset
+from an2dl.data.text.specials import EOS, PAD, SOS
+from an2dl.engine import OptimizerSpec
+from an2dl.errors import ConfigError
+from an2dl.tasks import Seq2SeqTask
+from an2dl.tasks.seq2seq import sequence_accuracy, shift_right
+
+
+class _Ctx:
+    def __init__(self, training):
+        self.training, self.split, self.logged = training, "train" if training else "val", {}
+
+    def log(self, name, value, *, batch_size=None):
+        self.logged[name] = float(value)
+
+
+def _data():
+    src = torch.tensor([[5, 6, 7], [8, 9, PAD]])
+    lengths = torch.tensor([3, 2])
+    tgt = torch.tensor([[7, 6, 5, EOS], [9, 8, EOS, PAD]])
+    return src, lengths, tgt
+
+
+def test_shift_right_and_sequence_accuracy():
+    _, _, tgt = _data()
+    assert shift_right(tgt).tolist() == [[SOS, 7, 6, 5], [SOS, 9, 8, EOS]]
+    pred = torch.tensor([[7, 6, 5, EOS, PAD, PAD], [9, 8, 4, EOS, PAD, PAD]])
+    assert sequence_accuracy(pred, tgt).tolist() == [True, False]
+
+
+def test_loss_is_the_summed_cross_entropy_over_real_tokens_per_token():
+    torch.manual_seed(0)
+    model = an2dl.get_model("seq2seq_rnn", src_vocab_size=10, tgt_vocab_size=10, hidden_size=6, embedding_dim=4)
+    task = Seq2SeqTask(model, max_length=5)
+    src, lengths, tgt = _data()
+    batch = an2dl.data.batch.Batch({"inputs": src, "lengths": lengths, "targets": tgt}, size=2)
+    ctx = _Ctx(training=False)
+    loss = task.step(batch, ctx)
+    log_p = model(src, lengths, shift_right(tgt)).detach().log_softmax(-1)
+    terms = [-float(log_p[b, t, tgt[b, t]]) for b in range(2) for t in range(4) if tgt[b, t] != PAD]
+    assert len(terms) == 7
+    assert math.isclose(float(loss.detach()), sum(terms) / 7, rel_tol=1e-6)
+    assert set(ctx.logged) == {"loss", "token_accuracy", "sequence_accuracy"}
+    training = _Ctx(training=True)
+    task.step(batch, training)
+    assert set(training.logged) == {"loss", "token_accuracy"}  # no free-running decoding in training
+
+
+def test_training_learns_to_reverse_short_sequences():
+    g = torch.Generator().manual_seed(0)
+    N, S = 256, 4
+    src = torch.randint(4, 8, (N, S), generator=g)
+    tgt = torch.cat([src.flip(1), torch.full((N, 1), EOS)], dim=1)
+    data = ArrayDataset(src, torch.full((N,), S), tgt)
+    torch.manual_seed(0)
+    model = an2dl.get_model("seq2seq_rnn", src_vocab_size=8, tgt_vocab_size=8, hidden_size=32, embedding_dim=8,
+                            attention="dot")
+    task = Seq2SeqTask(model, max_length=S + 1, teacher_forcing=0.9, optimizer=OptimizerSpec("adam", lr=0.02))
+    trainer = an2dl.Trainer(max_epochs=8, batch_size=32, progress=False, checkpoint=False, seed=0)
+    trainer.fit(task, data)
+    metrics = trainer.evaluate(task, data, split="test")
+    assert metrics["test/sequence_accuracy"] > 0.9, metrics
+    out = trainer.predict(task, ArrayDataset(src[:3], torch.full((3,), S)))
+    assert out.shape == (3, S + 1) and out[:, :S].tolist() == src[:3].flip(1).tolist()
+
+
+def test_bad_arguments_are_named():
+    model = an2dl.get_model("seq2seq_rnn")
+    with pytest.raises(ConfigError, match=r"teacher_forcing must be a ratio in \[0, 1\]; got 2"):
+        Seq2SeqTask(model, teacher_forcing=2)
+    with pytest.raises(ConfigError, match="beam_width must be a positive integer; got 0"):
+        Seq2SeqTask(model, beam_width=0)
+    with pytest.raises(ConfigError, match="max_length must be a positive integer"):
+        Seq2SeqTask(model, max_length=0)
+    with pytest.raises(ConfigError, match="generate"):
+        Seq2SeqTask(nn.Linear(2, 2))
