@@ -77,6 +77,8 @@ NOT_IMAGE: dict[str, str] = {
     "saliency-gradcam": "its classifier reads digits pasted on canvases the recipe draws (no registered dataset to "
                         "write files from); its maps are checked in tests/explain/ and tests/cli/test_explain_cli.py",
     "ngram-gutenberg": "exports no network (its N-gram models are counted from the corpus)",
+    **{name: "exports word vectors (word2vec text and binary files), no network reading files"
+       for name in ("word2vec-skipgram", "word2vec-cbow")},
     "seq2seq-toy": "its models read token ids as they are typed (no preprocessing pipeline to compare)",
     "nnlm-wikitext2": "a word-level next-word model over fixed contexts; its perplexity is compared with the N-gram "
                       "models in tests/recipes/language/test_language_recipes.py",

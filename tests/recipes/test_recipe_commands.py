@@ -42,9 +42,12 @@ REAL_DATA: dict[str, str] = {
     "localize-raccoon": "raccoon",
     "ngram-gutenberg": "gutenberg",
     "nnlm-wikitext2": "wikitext-2",
+    "word2vec-skipgram": "wikitext-2",
+    "word2vec-cbow": "wikitext-2",
 }
 #: recipes that train nothing, so no Trainer is fitted
-TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense", "ngram-gutenberg"}
+TRAINS_NOTHING = {"knn-digits", "filters-demo", "conv-vs-dense", "ngram-gutenberg", "word2vec-skipgram",
+                  "word2vec-cbow"}
 
 def smoke_run_settings(name: str) -> list[str]:
     """The recipe's ``smoke_settings`` stopped after one epoch; fails in CI (skips locally) without its real data."""

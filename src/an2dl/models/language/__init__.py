@@ -8,9 +8,15 @@
   et al. (2003) (§4.2.4): a projection matrix ``C`` shared over the context,
   concatenation, a tanh hidden layer, a softmax over the vocabulary and
   optional direct connections.
+* :mod:`.word2vec` — :class:`Word2Vec`, skip-gram and CBOW (§4.2.5, Mikolov
+  et al. 2013) with negative sampling or hierarchical softmax, subsampling and
+  a dynamic window; :class:`WordVectors` with similarity, analogies (3CosAdd,
+  3CosMul), benchmark evaluation and the word2vec text/binary formats.
 """
 
 from .ngram import SMOOTHINGS, NGramLM, pad_sentences
 from .nnlm import NNLM, nnlm_parameter_count
+from .word2vec import UnknownWordError, Word2Vec, WordVectors
 
-__all__ = ["NGramLM", "NNLM", "SMOOTHINGS", "nnlm_parameter_count", "pad_sentences"]
+__all__ = ["NGramLM", "NNLM", "SMOOTHINGS", "UnknownWordError", "Word2Vec", "WordVectors", "nnlm_parameter_count",
+           "pad_sentences"]
