@@ -163,3 +163,14 @@ def test_state_trees_round_trip_without_pickle():
     assert torch.equal(back[4]["u"], tree[4]["u"]) and torch.equal(back["nested"][0]["v"], tree["nested"][0]["v"])
     with pytest.raises(TypeError, match="cannot store object"):
         split_tensors({"bad": object()})
+
+
+def test_a_setting_newer_than_the_checkpoint_does_not_block_resume():
+    from an2dl.engine.trainer_state import check_config
+
+    saved = {"trainer": {"max_epochs": 2, "devices": 1}, "seed": 0}
+    check_config(saved, {"trainer": {"max_epochs": 2, "devices": 1, "num_nodes": 1}, "seed": 0})  # added since
+    with pytest.raises(CheckpointError, match=r"trainer\.max_epochs: saved 2, now 3"):
+        check_config(saved, {"trainer": {"max_epochs": 3, "devices": 1, "num_nodes": 1}, "seed": 0})
+    with pytest.raises(CheckpointError, match=r"trainer\.devices: saved 1, now None"):
+        check_config(saved, {"trainer": {"max_epochs": 2}, "seed": 0})  # a setting the checkpoint used is gone

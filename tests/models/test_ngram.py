@@ -198,10 +198,10 @@ def test_bad_inputs():
 def test_perplexity_equals_nltk_on_wikitext2(variant):
     """The same parity on real text: WikiText-2's first 200 training lines, 6 test lines, n = 3, min_count 2."""
     lm_mod = pytest.importorskip("nltk.lm")
-    from conftest import require_data
     from nltk.lm.vocabulary import Vocabulary as NltkVocabulary
 
     from an2dl.data.datasets.word_corpora import load_word_corpus
+    from conftest import require_data
 
     class _Vocab(NltkVocabulary):
         def __len__(self) -> int:

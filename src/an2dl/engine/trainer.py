@@ -81,6 +81,8 @@ class Trainer:
         callbacks: extra callbacks; defaults are added for what they do not cover.
         accelerator, devices, strategy, precision: passed to Lightning Fabric
             (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``).
+        num_nodes: machines the run spans, passed to Lightning Fabric: ``devices`` processes on
+            each, ``devices * num_nodes`` in all, started by ``torchrun`` or SLURM (``srun``).
         num_workers: DataLoader worker processes.
         progress: show a progress bar (``None``: only when stderr is a terminal).
         checkpoint: add a default ``Checkpoint`` callback (every epoch, keep the
@@ -106,6 +108,7 @@ class Trainer:
         callbacks: Sequence[Callback] | None = None,
         accelerator: str = "auto",
         devices: int | str = 1,
+        num_nodes: int = 1,
         strategy: str = "auto",
         precision: str = "32-true",
         num_workers: int = 0,
@@ -122,6 +125,7 @@ class Trainer:
         _positive_int("accumulate_grad_batches", accumulate_grad_batches)
         _positive_int("val_every_n_epochs", val_every_n_epochs, allow_none=True)
         _positive_int("val_every_n_steps", val_every_n_steps, allow_none=True)
+        _positive_int("num_nodes", num_nodes)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ConfigError(f"Trainer seed must be a non-negative integer; got {seed!r}")
         if not isinstance(num_workers, int) or num_workers < 0:
@@ -143,6 +147,7 @@ class Trainer:
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.accelerator, self.devices, self.strategy, self.precision = accelerator, devices, strategy, precision
+        self.num_nodes = num_nodes
         self.num_workers = num_workers
         self.progress = progress
         self.checkpoint = checkpoint
@@ -216,8 +221,13 @@ class Trainer:
             return
         from lightning_fabric import Fabric
 
+        _check_multi_node_launch(self.num_nodes)
         self.fabric = Fabric(
-            accelerator=self.accelerator, devices=self.devices, strategy=self.strategy, precision=self.precision
+            accelerator=self.accelerator,
+            devices=self.devices,
+            num_nodes=self.num_nodes,
+            strategy=self.strategy,
+            precision=self.precision,
         )
         self.fabric.launch()
 
@@ -666,6 +676,21 @@ def close_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+# set for every process by torchrun (RANK, WORLD_SIZE), SLURM (SLURM_NTASKS) or on each node by hand (NODE_RANK)
+_NODE_LAUNCH_VARS = ("WORLD_SIZE", "SLURM_NTASKS", "NODE_RANK")
+
+
+def _check_multi_node_launch(num_nodes: int) -> None:
+    """Refuse ``num_nodes > 1`` in a process no multi-node launcher started: Fabric would wait for the
+    other nodes forever."""
+    if num_nodes > 1 and not any(os.environ.get(v) for v in _NODE_LAUNCH_VARS):
+        raise ConfigError(
+            f"Trainer num_nodes={num_nodes} needs a process on every node, started by a launcher; this process "
+            f"has none ({', '.join(_NODE_LAUNCH_VARS)} are all unset): start the command with torchrun --nnodes "
+            f"{num_nodes} or srun on each node (docs/scaling.md), or use num_nodes=1 on one machine"
+        )
 
 
 def _in_process_batches(dataset: Dataset, batch_sampler: Any, collate_fn: Any) -> Any:

@@ -45,12 +45,19 @@ def config_document(trainer: Trainer) -> dict[str, Any]:
 def check_config(saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
     """Refuse to resume when the checkpoint's configuration ``saved`` differs from ``current``.
 
+    A setting the saved configuration does not hold at all was added to an2dl
+    after the checkpoint was written; the run used its behaviour before the
+    setting existed, which its default keeps, so it is not counted as a
+    difference (``an2dl resume`` fills it with that default).
+
     Raises:
         CheckpointError: naming the first differing keys, with both values.
     """
     if saved is None or saved == current:
         return
     diffs = _diff(saved, current)
+    if not diffs:
+        return
     shown = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, a, b in diffs[:5])
     raise CheckpointError(
         f"cannot resume: the configuration differs from the checkpoint's ({shown}); "
@@ -170,6 +177,7 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
-            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+            if k in a:  # a key only in ``b`` (current) is a setting newer than ``a``
+                out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
         return out
     return [] if a == b else [(prefix, a, b)]

@@ -54,6 +54,7 @@ class TrainerConfig:
     seed: int = 0  # every random draw derives from it
     accelerator: str = "auto"  # "cpu", "gpu", "auto" (Lightning Fabric)
     devices: int = 1  # processes/devices; >1 with strategy "ddp"
+    num_nodes: int = 1  # machines; devices x num_nodes processes in all (torchrun, SLURM)
     strategy: str = "auto"  # "auto", "ddp", "fsdp", ...
     precision: str = "32-true"  # "32-true", "bf16-mixed", "16-mixed"
     num_workers: int = 0  # DataLoader worker processes
