@@ -28,6 +28,7 @@ masked keys get exactly zero weight.  Every query must see at least one key.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -112,7 +113,7 @@ def _check_inputs(owner: str, query: torch.Tensor, keys: torch.Tensor, values: t
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-class Attention(nn.Module):
+class Attention(nn.Module, ABC):
     """Base of the score functions: ``forward(query, keys, values=None, mask=None) -> (context, weights)``.
 
     Subclasses implement :meth:`score`.  ``values`` default to the keys (the
@@ -127,9 +128,9 @@ class Attention(nn.Module):
     query_size: int | None = None
     key_size: int | None = None
 
+    @abstractmethod
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, T_q, T_k]`` of queries ``[B, T_q, D_q]`` against keys ``[B, T_k, D_k]``."""
-        raise NotImplementedError
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
