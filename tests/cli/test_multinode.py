@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 import torch
@@ -36,25 +39,52 @@ def _env(extra: dict | None = None) -> dict:
 
 
 def _two_nodes(*args: str, node_env: dict[int, dict] | None = None, timeout: float = 120) -> list[subprocess.CompletedProcess]:
-    """``torchrun --nnodes 2 --nproc-per-node 1 --node-rank R -m an2dl ARGS`` for R = 0, 1 at once."""
+    """``torchrun --nnodes 2 --nproc-per-node 1 --node-rank R -m an2dl ARGS`` for R = 0, 1 at once.
+
+    The rendezvous port is found free, then released for node 0 to bind; another process of the machine can take
+    it in between, and node 1 then waits for a master that never comes.  A fresh ``run`` that hangs so is started
+    once more on a new port (its run directory cleared); a second hang fails the test.
+    """
+    try:
+        return _two_nodes_once(args, node_env, timeout)
+    except subprocess.TimeoutExpired:
+        if args[0] != "run" or "--run-dir" not in args:
+            raise
+        shutil.rmtree(args[args.index("--run-dir") + 1], ignore_errors=True)
+        return _two_nodes_once(args, node_env, timeout)
+
+
+def _two_nodes_once(args: tuple[str, ...], node_env: dict[int, dict] | None,
+                    timeout: float) -> list[subprocess.CompletedProcess]:
     port = _free_port()
-    procs = []
+    procs, logs = [], []
+    # each node writes to files, not pipes: a node blocked on a full pipe while the test waits on the other node
+    # would hold both in their next collective
     for node in (0, 1):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
                "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port),
                "-m", "an2dl", *args]
-        procs.append(subprocess.Popen(cmd, env=_env((node_env or {}).get(node)), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, start_new_session=True))
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        logs.append((out, err))
+        procs.append(subprocess.Popen(cmd, env=_env((node_env or {}).get(node)), stdout=out, stderr=err, text=True,
+                                      start_new_session=True))
     done = []
     try:
+        deadline = time.monotonic() + timeout
         for p in procs:
-            out, err = p.communicate(timeout=timeout)
-            done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+            p.wait(timeout=max(deadline - time.monotonic(), 1))
+        for p, (out, err) in zip(procs, logs):
+            out.seek(0)
+            err.seek(0)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read()))
     finally:
         for p in procs:
             if p.poll() is None:  # a node left hanging: end its launcher and worker
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+        for out, err in logs:
+            out.close()
+            err.close()
     return done
 
 

@@ -22,7 +22,7 @@ import torch
 
 from ...data import ArrayDataset
 from ...data.core import DatasetInfo, DataSplits
-from ...data.text.specials import EOS, PAD
+from ...data.text.specials import EOS, PAD, SPECIALS
 from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
 from ...models import get_model
@@ -163,7 +163,7 @@ class Seq2SeqToy(ComparisonRecipe):
             ax.imshow(weights[0, : n + 1, :n].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
             digits = [str(int(t) - _FIRST_DIGIT) for t in src[0, :n]]
             ax.set_xticks(range(n), digits, fontsize=7)
-            ax.set_yticks(range(n + 1), [*(str(int(t) - _FIRST_DIGIT) for t in tgt[0, :n]), "<eos>"], fontsize=7)
+            ax.set_yticks(range(n + 1), [*(str(int(t) - _FIRST_DIGIT) for t in tgt[0, :n]), SPECIALS[EOS]], fontsize=7)
             ax.set_xlabel("source digit (encoder step)")
             ax.set_ylabel("target digit (decoder step)")
             ax.set_title(v.name)
