@@ -1,5 +1,6 @@
 """Two nodes simulated on this machine: two ``torchrun`` node processes (static rendezvous on
-127.0.0.1, one worker each, gloo) run ``an2dl run`` / ``an2dl resume`` as one 2-process job."""
+127.0.0.1, one worker each, gloo) run ``an2dl run`` / ``an2dl resume`` as one 2-process job; and two
+tasks started the way SLURM's ``srun`` starts them (no ``torchrun``: ranks from ``SLURM_PROCID``)."""
 
 from __future__ import annotations
 
@@ -38,35 +39,49 @@ def _env(extra: dict | None = None) -> dict:
     return env
 
 
-def _two_nodes(*args: str, node_env: dict[int, dict] | None = None, timeout: float = 120) -> list[subprocess.CompletedProcess]:
-    """``torchrun --nnodes 2 --nproc-per-node 1 --node-rank R -m an2dl ARGS`` for R = 0, 1 at once.
+def _two_nodes(*args: str, node_env: dict[int, dict] | None = None, timeout: float = 120,
+               launcher: str = "torchrun") -> list[subprocess.CompletedProcess]:
+    """``torchrun --nnodes 2 --nproc-per-node 1 --node-rank R -m an2dl ARGS`` for R = 0, 1 at once; with
+    ``launcher="srun"``, ``python -m an2dl ARGS`` in the environment ``srun --nodes 2 --ntasks-per-node 1`` gives
+    task R (``SLURM_NTASKS``, ``SLURM_PROCID``, ``SLURM_NODEID``, ...; the port through ``MASTER_PORT``).
 
     The rendezvous port is found free, then released for node 0 to bind; another process of the machine can take
     it in between, and node 1 then waits for a master that never comes.  A fresh ``run`` that hangs so is started
     once more on a new port (its run directory cleared); a second hang fails the test.
     """
     try:
-        return _two_nodes_once(args, node_env, timeout)
+        return _two_nodes_once(args, node_env, timeout, launcher)
     except subprocess.TimeoutExpired:
         if args[0] != "run" or "--run-dir" not in args:
             raise
         shutil.rmtree(args[args.index("--run-dir") + 1], ignore_errors=True)
-        return _two_nodes_once(args, node_env, timeout)
+        return _two_nodes_once(args, node_env, timeout, launcher)
 
 
-def _two_nodes_once(args: tuple[str, ...], node_env: dict[int, dict] | None,
-                    timeout: float) -> list[subprocess.CompletedProcess]:
+def _srun_env(node: int, port: int) -> dict[str, str]:
+    return {"SLURM_NTASKS": "2", "SLURM_PROCID": str(node), "SLURM_LOCALID": "0", "SLURM_NODEID": str(node),
+            "SLURM_NNODES": "2", "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_NAME": "an2dl", "SLURM_JOB_ID": "4242",
+            "SLURM_NODELIST": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
+def _two_nodes_once(args: tuple[str, ...], node_env: dict[int, dict] | None, timeout: float,
+                    launcher: str) -> list[subprocess.CompletedProcess]:
     port = _free_port()
     procs, logs = [], []
     # each node writes to files, not pipes: a node blocked on a full pipe while the test waits on the other node
     # would hold both in their next collective
     for node in (0, 1):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-               "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port),
-               "-m", "an2dl", *args]
+        env = dict((node_env or {}).get(node) or {})
+        if launcher == "srun":
+            cmd = [sys.executable, "-m", "an2dl", *args]
+            env.update(_srun_env(node, port))
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                   "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port),
+                   "-m", "an2dl", *args]
         out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         logs.append((out, err))
-        procs.append(subprocess.Popen(cmd, env=_env((node_env or {}).get(node)), stdout=out, stderr=err, text=True,
+        procs.append(subprocess.Popen(cmd, env=_env(env), stdout=out, stderr=err, text=True,
                                       start_new_session=True))
     done = []
     try:
@@ -126,6 +141,18 @@ def test_two_nodes_under_torchrun_match_one_process(single, tmp_path):
     state = json.loads((run / "checkpoints" / "000000080" / "state.json").read_text())
     assert state["trainer"]["world_size"] == 2
     assert not list(run.glob(".an2dl.lock"))
+
+
+def test_two_tasks_started_by_srun_without_torchrun_match_one_process(single, tmp_path):
+    """Every process started directly by ``srun``: the run directory is claimed by SLURM_PROCID 0 alone."""
+    run = tmp_path / "run"
+    n0, n1 = _two_nodes(*RUN, "--set", "trainer.num_nodes=2", "--run-dir", str(run), launcher="srun")
+    assert n0.returncode == 0, n0.stderr[-3000:]
+    assert n1.returncode == 0, n1.stderr[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in n1.stderr
+    assert n0.stdout.strip().splitlines()[-1] == str(run) and n1.stdout.strip() == ""
+    assert json.loads((run / "env.json").read_text())["world_size"] == 2
+    assert _max_weight_difference(single, run) < 1e-10
 
 
 def test_a_rank_killed_mid_run_then_both_nodes_resume_to_the_uninterrupted_weights(single, tmp_path):

@@ -124,6 +124,21 @@ def test_only_the_rank_zero_process_owns_the_directory(tmp_path, monkeypatch):
     assert json.loads((shared / LOCK_NAME).read_text())["pid"] == os.getppid()
 
 
+@pytest.mark.parametrize("env, secondary", [
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "2", "SLURM_JOB_NAME": "train"}, True),  # a task srun started
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "0", "SLURM_JOB_NAME": "train"}, False),
+    ({"SLURM_PROCID": "2", "SLURM_JOB_NAME": "train"}, False),  # not a task of a parallel launch
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "2", "SLURM_JOB_NAME": "interactive"}, False),  # Fabric ignores SLURM
+    ({"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "RANK": "1"}, True),  # torchrun started by srun, second worker
+])
+def test_srun_tasks_are_secondary_as_fabric_ranks_them(monkeypatch, env, secondary):
+    for var in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert is_secondary_process() is secondary
+
+
 # ---------------------------------------------------------------- 1. no silent reuse
 def test_a_fresh_fit_refuses_a_directory_holding_another_runs_checkpoints(tmp_path):
     done = tmp_path / "done"

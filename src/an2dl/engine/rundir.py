@@ -50,10 +50,16 @@ def is_secondary_process() -> bool:
     """Whether a multi-process launcher started this process for a rank other than 0.
 
     Lightning's launcher gives the processes it starts ``LOCAL_RANK`` (and
-    ``NODE_RANK``), ``torchrun`` gives every process ``RANK``; the process of
-    global rank 0 has all of them 0 or unset.
+    ``NODE_RANK``), ``torchrun`` gives every process ``RANK``, and SLURM's
+    ``srun`` gives every task ``SLURM_PROCID`` (read, as Fabric reads it, only
+    when ``SLURM_NTASKS`` is set and the job is not an interactive one named
+    ``bash`` or ``interactive``); the process of global rank 0 has all of them
+    0 or unset.
     """
-    for var in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+    names = ["RANK", "LOCAL_RANK", "NODE_RANK"]
+    if os.environ.get("SLURM_NTASKS") and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+        names.append("SLURM_PROCID")
+    for var in names:
         value = os.environ.get(var, "").strip()
         if value and value != "0":
             return True
