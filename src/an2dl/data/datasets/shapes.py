@@ -29,10 +29,41 @@ from ..preprocess import Preprocess
 from ..registry import register_dataset
 from .segmentation_folder import segmentation_splits
 
-__all__ = ["shapes_segmentation", "draw_shapes", "SHAPE_CLASSES"]
+__all__ = ["shapes_segmentation", "draw_shapes", "shape_masks", "SHAPE_CLASSES", "SHAPE_EXTENT"]
 
 #: the class names, in id order
 SHAPE_CLASSES = ["background", "circle", "square", "triangle"]
+
+#: the distance from a shape's centre to its farthest point, in units of its radius ``r`` (the triangle's corners)
+SHAPE_EXTENT = 1.25
+
+
+def shape_masks(cls: torch.Tensor, r: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, theta: torch.Tensor,
+                size: int) -> torch.Tensor:
+    """The pixels inside one shape per image: the rasteriser of every synthetic shapes data set.
+
+    Shape ``i`` is a circle of radius ``r``, a square of half-side ``0.85 r`` or an
+    equilateral triangle of circumradius ``1.25 r`` (class 1, 2, 3), centred at
+    ``(cx, cy)`` and turned by ``theta``; lengths are in units of the image side, a
+    pixel is inside when its centre is.
+
+    Shape:
+        ``cls`` ``[n]`` int64 in {1, 2, 3}; ``r``, ``cx``, ``cy``, ``theta`` ``[n]`` float -> ``[n, size, size]`` bool.
+    """
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size  # pixel centres in (0, 1)
+    y, x = coords.view(1, -1, 1), coords.view(1, 1, -1)
+    dx, dy = x - cx.view(-1, 1, 1), y - cy.view(-1, 1, 1)
+    c, s = torch.cos(theta).view(-1, 1, 1), torch.sin(theta).view(-1, 1, 1)
+    pu, pv = c * dx + s * dy, -s * dx + c * dy  # coordinates in the shape's rotated frame
+    rk = r.view(-1, 1, 1)
+    circle = dx**2 + dy**2 <= rk**2
+    square = (pu.abs() <= 0.85 * rk) & (pv.abs() <= 0.85 * rk)
+    triangle = torch.ones_like(circle)
+    for j in range(3):  # inside the three edges of an equilateral triangle of circumradius 1.25 r
+        a = 2 * math.pi * j / 3
+        triangle &= pu * math.cos(a) + pv * math.sin(a) <= 0.625 * rk
+    k = cls.view(-1, 1, 1)
+    return torch.where(k == 1, circle, torch.where(k == 2, square, triangle))
 
 
 def draw_shapes(n: int, size: int, *, max_shapes: int = 4, noise: float = 0.08,
@@ -63,18 +94,7 @@ def draw_shapes(n: int, size: int, *, max_shapes: int = 4, noise: float = 0.08,
     theta = u(n, m, hi=2 * math.pi)
     bright = u(n, m, lo=0.5, hi=1.0)
     for k in range(m):  # later shapes are drawn over earlier ones
-        dx, dy = x - cx[:, k].view(-1, 1, 1, 1), y - cy[:, k].view(-1, 1, 1, 1)
-        c, s = torch.cos(theta[:, k]).view(-1, 1, 1, 1), torch.sin(theta[:, k]).view(-1, 1, 1, 1)
-        pu, pv = c * dx + s * dy, -s * dx + c * dy  # coordinates in the shape's rotated frame
-        rk = r[:, k].view(-1, 1, 1, 1)
-        circle = dx**2 + dy**2 <= rk**2
-        square = (pu.abs() <= 0.85 * rk) & (pv.abs() <= 0.85 * rk)
-        triangle = torch.ones_like(circle)
-        for j in range(3):  # inside the three edges of an equilateral triangle of circumradius 1.25 r
-            a = 2 * math.pi * j / 3
-            triangle &= pu * math.cos(a) + pv * math.sin(a) <= 0.625 * rk
-        inside = torch.stack([circle, square, triangle], dim=1).squeeze(2)  # (n, 3, S, S)
-        hit = inside.gather(1, (cls[:, k] - 1).view(-1, 1, 1, 1).expand(-1, 1, size, size)).squeeze(1)
+        hit = shape_masks(cls[:, k], r[:, k], cx[:, k], cy[:, k], theta[:, k], size)
         hit &= present[:, k].view(-1, 1, 1)
         mask = torch.where(hit, cls[:, k].view(-1, 1, 1), mask)
         image = torch.where(hit, bright[:, k].view(-1, 1, 1), image)

@@ -54,7 +54,7 @@ from ..base import (
     write_results,
     write_run_config,
 )
-from ..config import TrainerConfig, standard_callbacks
+from ..config import TrainerConfig, standard_callbacks, trainer_kwargs
 
 __all__ = ["TransferMNIST", "TransferMNISTConfig", "split_digits", "few_shot"]
 
@@ -175,11 +175,12 @@ class TransferMNIST(Recipe):
         tc = cfg.trainer
         if tc.max_epochs is not None:
             epochs = min(epochs, tc.max_epochs)
-        return Trainer(max_epochs=epochs, max_steps=tc.max_steps, batch_size=batch_size,
-                       eval_batch_size=tc.eval_batch_size, accumulate_grad_batches=tc.accumulate_grad_batches,
-                       seed=tc.seed, run_dir=run_dir / stage, val_every_n_epochs=1 if validate else None,
-                       accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy, precision=tc.precision,
-                       num_workers=tc.num_workers, progress=progress, callbacks=standard_callbacks(cfg),
+        # every trainer setting (devices, num_nodes, precision, ...) holds for both stages; each stage has its own
+        # epochs, batch size and validation
+        kw = trainer_kwargs(tc) | {"max_epochs": epochs, "batch_size": batch_size,
+                                   "val_every_n_epochs": 1 if validate else None,
+                                   "val_every_n_steps": None}
+        return Trainer(**kw, run_dir=run_dir / stage, progress=progress, callbacks=standard_callbacks(cfg),
                        config={"recipe": self.name, "stage": stage})
 
     def _fit(self, cfg: TransferMNISTConfig, run_dir: Path, stage: str, task: ClassificationTask, train: ArrayDataset,
