@@ -421,3 +421,47 @@ def test_kind_of_reads_model_json_written_before_task_kinds(meta, kind):
 def test_task_for_kind_suggests_close_kinds():
     with pytest.raises(ConfigError, match=r"unknown task kind 'regresion'; did you mean 'regression'"):
         task_for_kind("regresion")
+
+
+# ---------------------------------------------------------------- word vectors (notes §4.2.5)
+def _toy_vectors(tmp_path):
+    from an2dl.models.language import WordVectors
+
+    # queen = king - man + woman exactly; "apple" far from all of them
+    man, woman, royal = np.array([1.0, 0, 0, 0]), np.array([0, 1.0, 0, 0]), np.array([0, 0, 1.0, 0])
+    words = ["man", "woman", "king", "queen", "apple"]
+    vectors = np.stack([man, woman, man + royal, woman + royal, np.array([0, 0, 0, 1.0])]).astype(np.float32)
+    run = tmp_path / "w2v-run"
+    run.mkdir()
+    WordVectors(words, vectors).save(run / "vectors.bin", binary=True)
+    return run
+
+
+def test_predict_answers_similar_words_and_analogies_from_a_word2vec_run(tmp_path, capsys):
+    run = _toy_vectors(tmp_path)
+    assert main(["predict", str(run), "--analogy", "man", "king", "woman"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("man : king :: woman : ?") and out[1].split()[0] == "queen" and len(out) == 2
+    assert main(["predict", str(run), "--similar", "king", "--top", "2"]) == 0
+    ranked = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    # cos(king, man) = 1/sqrt(2), cos(king, queen) = 1/2 (they share the royal axis only), apple 0
+    assert ranked == ["man", "queen"]
+    # a vectors file works as well as the run directory
+    assert main(["predict", str(run / "vectors.bin"), "--similar", "apple", "--top", "1"]) == 0
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--similar", "kingdom"], "'kingdom' is not in the vocabulary"),
+    (["--similar", "king", "--analogy", "a", "b", "c"], "exactly one of --similar"),
+    (["--similar", "king", "--top", "0"], "--top must be a positive integer"),
+    (["--similar", "king", "--prompt", "x"], "take only --top; got also prompt"),
+])
+def test_bad_word_queries_are_named(tmp_path, capsys, args, match):
+    run = _toy_vectors(tmp_path)
+    assert main(["predict", str(run), *args]) != 0
+    assert match in capsys.readouterr().err
+
+
+def test_word_queries_need_a_run_with_vectors(tmp_path, capsys):
+    assert main(["predict", str(tmp_path), "--similar", "king"]) != 0
+    assert "RUN_DIR/vectors.bin" in capsys.readouterr().err

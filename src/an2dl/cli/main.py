@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-pixels", type=int, metavar="N",
                    help="image files: the largest width x height decoded (default 50000000)")
     s.add_argument("--model", metavar="NAME", help=model_help)
+    s.add_argument("--similar", metavar="WORD", help="word2vec runs: the --top (default 10) nearest words to WORD")
+    s.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"),
+                   help="word2vec runs: A : B :: C : ? (3CosAdd), e.g. --analogy man king woman")
 
     s = sub.add_parser(
         "explain",
@@ -251,7 +254,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     prediction = predict_run(args.run_dir, args.inputs, top=args.top, samples=args.samples, seed=args.seed,
                              out=args.out, prompt=args.prompt, length=args.length, temperature=args.temperature,
-                             clip=args.clip, invert=args.invert, max_pixels=args.max_pixels, model=args.model)
+                             clip=args.clip, invert=args.invert, max_pixels=args.max_pixels, model=args.model,
+                             similar=args.similar, analogy=args.analogy)
     for warning in prediction.warnings:
         print(f"an2dl: warning: {warning}", file=sys.stderr)
     for line in prediction.lines:

@@ -150,8 +150,14 @@ def predict_run(
     invert: bool = False,
     max_pixels: int | None = None,
     model: str | None = None,
+    similar: str | None = None,
+    analogy: Sequence[str] | None = None,
 ) -> Prediction:
     """Use a run's exported model on ``inputs``, as its task kind defines (``an2dl predict``).
+
+    A word2vec run (``vectors.bin`` in ``run_dir``, or ``run_dir`` a vectors file) answers ``similar`` (the
+    ``top`` nearest words, default 10) or ``analogy`` ``(a, b, c)`` (``a : b :: c : ?`` by 3CosAdd, the ``top``
+    best, default 1) instead: see :func:`query_word_vectors`.
 
     The model and its ``model.json`` are loaded with :func:`an2dl.load` (the
     run's data are not rebuilt); ``model.json``'s ``task`` kind picks the task
@@ -204,11 +210,67 @@ def predict_run(
     """
     from ..export import load
 
+    if similar is not None or analogy is not None:
+        given = {name: value for name, value in (("inputs", list(inputs) or None), ("samples", samples), ("seed", seed),
+                 ("out", out), ("prompt", prompt), ("length", length), ("temperature", temperature),
+                 ("clip", clip or None), ("invert", invert or None), ("max_pixels", max_pixels), ("model", model))
+                 if value is not None}
+        if given:
+            raise ConfigError(f"--similar and --analogy query a run's word vectors and take only --top; got also "
+                              f"{', '.join(sorted(given))}")
+        return query_word_vectors(run_dir, similar=similar, analogy=analogy, top=top)
     home, source = _model_source(run_dir, model)  # run_dir may also be an export folder or its model.json
     net = load(source)
     options = PredictOptions(top=top, samples=samples, seed=seed, out=out, prompt=prompt, length=length,
                              temperature=temperature, clip=clip, invert=invert, max_pixels=max_pixels, run_dir=home)
     return _predict(net, list(inputs), options)
+
+
+def query_word_vectors(run_dir: str | os.PathLike, *, similar: str | None = None,
+                       analogy: Sequence[str] | None = None, top: int | None = None) -> Prediction:
+    """Nearest words or an analogy from a word2vec run's vectors (``an2dl predict RUN --similar W / --analogy A B C``).
+
+    Args:
+        run_dir: a run of ``word2vec-skipgram`` / ``word2vec-cbow`` (its ``vectors.bin``), or a word2vec file
+            (text or binary, as :meth:`~an2dl.models.language.WordVectors.load` reads it).
+        similar: a word: its ``top`` (default 10) nearest words by cosine similarity.
+        analogy: three words ``a b c``: the ``top`` (default 1) answers of ``a : b :: c : ?`` by 3CosAdd (notes
+            §4.2.5: king − man + woman ≈ queen is ``--analogy man king woman``).
+        top: how many words to list.
+
+    Returns:
+        :class:`~an2dl.engine.prediction.Prediction` whose ``values`` hold one list of ``(word, cosine)`` pairs.
+
+    Raises:
+        ConfigError: both or neither query, ``analogy`` not three words, ``top`` not a positive integer, or no
+            vectors at ``run_dir``.
+        UnknownWordError: a query word is not in the vocabulary (the message names it).
+    """
+    from ..models.language.word2vec import WordVectors
+
+    if (similar is None) == (analogy is None):
+        raise ConfigError("give exactly one of --similar WORD and --analogy A B C; got "
+                          f"{'both' if similar is not None else 'neither'}")
+    if analogy is not None and (isinstance(analogy, str) or len(analogy) != 3):
+        raise ConfigError(f"--analogy takes three words A B C (A : B :: C : ?); got {analogy!r}")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ConfigError(f"--top must be a positive integer; got {top!r}")
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "vectors.bin"
+    if not path.is_file():
+        raise ConfigError(f"--similar and --analogy read the word vectors of a word2vec run (RUN_DIR/vectors.bin) or "
+                          f"a word2vec file; {run_dir} has none")
+    vectors = WordVectors.load(path)
+    if similar is not None:
+        found = vectors.most_similar(similar, topn=top or 10)
+        lines = [f"words nearest to {similar!r} (cosine similarity):"]
+    else:
+        a, b, c = analogy
+        found = vectors.analogy(a, b, c, topn=top or 1)
+        lines = [f"{a} : {b} :: {c} : ? (3CosAdd, cosine-based score):"]
+    lines += [f"  {word:<20s} {score:.4f}" for word, score in found]
+    return Prediction(lines=lines, values=[found])
 
 
 def _predict(model: torch.nn.Module, inputs: list[str], options: PredictOptions) -> Prediction:

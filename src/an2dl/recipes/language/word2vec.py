@@ -113,7 +113,8 @@ class _Word2VecRecipe(Recipe):
 
     def no_model(self, cfg: Word2VecConfig) -> str | None:
         return (f"{self.name} holds no network to evaluate, export or predict with: its word vectors are in the run's "
-                f"vectors.bin / vectors.txt (word2vec formats; an2dl.models.language.WordVectors.load)")
+                f"vectors.bin / vectors.txt (word2vec formats; an2dl.models.language.WordVectors.load), which "
+                f"'an2dl predict RUN_DIR --similar WORD' and '--analogy A B C' query")
 
     def run(self, cfg: Word2VecConfig, run_dir: Path, *, resume: bool = False,
             progress: bool | None = None) -> RunResult:
