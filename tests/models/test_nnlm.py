@@ -71,3 +71,30 @@ def test_bad_inputs():
         model(torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(TypeError, match="integer ids"):
         model(torch.zeros(3, 2))
+
+
+def test_generate_reads_the_last_n_minus_1_words_and_restarts_after_the_end_of_a_sentence():
+    """Greedy generation equals the argmax of P(w | the last n - 1 words), the context padded with <s> as in
+    training and reset to <s> x (n - 1) after </s>."""
+    from an2dl.data.text.specials import EOS, SOS
+
+    torch.manual_seed(0)
+    model = NNLM(vocab_size=12, context_size=3, embedding_dim=4, hidden_size=5)
+    with torch.no_grad():
+        model.U.bias[EOS] += 1.2  # make sentences end now and then
+    prompt = torch.tensor([[7, 5]])
+    out = model.generate(prompt, 15, temperature=0)
+    context, expected, ended = [SOS, 7, 5], [], 0
+    for _ in range(15):
+        nxt = int(model(torch.tensor([context])).argmax())
+        expected.append(nxt)
+        context = [SOS] * 3 if nxt == EOS else context[1:] + [nxt]
+        ended += nxt == EOS
+    assert out[0].tolist() == [7, 5, *expected] and ended >= 1
+    sampled = model.generate(torch.zeros(2, 0, dtype=torch.long), 6, top_k=3, generator=torch.Generator().manual_seed(1))
+    assert sampled.shape == (2, 6) and model.training
+    again = model.generate(torch.zeros(2, 0, dtype=torch.long), 6, top_k=3, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(sampled, again)
+    with pytest.raises(ConfigError, match="top_k must be an integer in \\[1, 12\\]"):
+        model.generate(prompt, 2, top_k=13)
+

@@ -39,7 +39,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["StepFunction", "DecodeResult", "greedy_decode", "beam_search", "repeat_state", "select_state"]
+__all__ = ["StepFunction", "DecodeResult", "greedy_decode", "beam_search", "repeat_state", "select_state",
+           "check_sampling", "sample_next_token"]
 
 #: ``step(tokens [N], state) -> (log_probs [N, V], new_state)``
 StepFunction = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
@@ -210,3 +211,39 @@ def beam_search(step: StepFunction, state: Any, *, batch_size: int, beam_width: 
     return DecodeResult(seqs.gather(1, pick[:, :, None].expand(-1, -1, seqs.shape[2]))[:, 0],
                         lengths.gather(1, pick)[:, 0], scores.gather(1, pick)[:, 0],
                         normalised.gather(1, pick)[:, 0])
+
+
+def check_sampling(owner: str, vocab_size: int, max_new_tokens: Any, temperature: Any, top_k: Any) -> None:
+    """Check the arguments of a language model's ``generate``; errors name ``owner`` and the argument."""
+    from ..errors import ConfigError
+
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ConfigError(f"{owner} max_new_tokens must be an integer >= 0; got {max_new_tokens!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
+        raise ConfigError(f"{owner} temperature must be a number >= 0; got {temperature!r}")
+    if top_k is not None and not (isinstance(top_k, int) and not isinstance(top_k, bool) and 1 <= top_k <= vocab_size):
+        raise ConfigError(f"{owner} top_k must be an integer in [1, {vocab_size}]; got {top_k!r}")
+
+
+def sample_next_token(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw the next token from ``softmax(logits / temperature)`` (sampling, the alternative of the notes §4.2 to
+    greedy and beam decoding).
+
+    Args:
+        logits: ``[B, V]`` scores of the next token.
+        temperature: divides the logits; ``0`` takes the most likely token (greedy).
+        top_k: sample among the ``top_k`` most likely tokens only (ties with the k-th kept).
+        generator: random generator for reproducible samples.
+
+    Returns:
+        int64 ``[B, 1]`` token ids.
+    """
+    logits = logits.float()
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)

@@ -46,6 +46,7 @@ from ..data.inputs import (
     read_vector_input,
 )
 from ..data.preprocess import Preprocess
+from ..data.text.specials import EOS
 from ..engine.prediction import IMAGE_INPUT_OPTIONS, Prediction, PredictOptions
 from ..errors import ConfigError, DataError
 
@@ -521,7 +522,7 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
     out = Prediction()
     for source, text in prompts:
         ids = pre(text, source=source).unsqueeze(0)
-        if ids.shape[1] == 0:
+        if ids.shape[1] == 0 and vocab.level == "char":  # a word model starts a new sentence from an empty prompt
             raise ConfigError(f"a prompt must hold at least one character; {source} is empty")
         unknown = pre.unknown_tokens(text)
         if unknown:
@@ -530,8 +531,10 @@ def continue_text(model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
         sampled = model.generate(ids, length, temperature=temperature, top_k=options.top, generator=generator)
         if vocab.level == "char":  # the prompt as written, then the new characters
             sample = text + vocab.decode(sampled[0, ids.shape[1]:])
-        else:
-            sample = vocab.decode(sampled[0])
+        else:  # one line per sentence: a new line after each sampled <eos>
+            ends = (sampled[0] == EOS).nonzero().flatten().tolist()
+            pieces = torch.tensor_split(sampled[0], [e + 1 for e in ends])
+            sample = "\n".join(vocab.decode(p) for p in pieces).strip("\n")
         out.values.append((source, sample))
         if options.out is not None:
             dest = derived_path("prompt" if source == "--prompt" else source, ".sample.txt", options.out)

@@ -63,3 +63,10 @@ def test_nnlm_mixed_with_the_ngram_beats_the_ngram_on_wikitext2(tmp_path):
     assert m["nnlm/test_perplexity"] < 1.35 * m["ngram/test_perplexity"]
     assert 0 < m["mixture/lambda"] < 1
     assert m["nnlm/parameters"] == sum(p.numel() for p in r.task.model.parameters())
+    # the exported model continues a prompt word by word with the run's vocabulary (an2dl predict)
+    from an2dl.recipes.run_commands import predict_run
+
+    out = predict_run(r.run_dir, prompt="the game", length=12, seed=0)
+    text = out.values[0][1]
+    assert text.startswith("the game") and len(text.split()) >= 6
+    assert predict_run(r.run_dir, prompt="the game", length=12, seed=0).values == out.values  # seeded

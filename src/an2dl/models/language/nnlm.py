@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...data.text.specials import EOS, SOS
+from ...nn.decoding import check_sampling, sample_next_token
 from .._checks import check_positive_int
 from .._registry import register_model
 
@@ -97,6 +99,46 @@ class NNLM(nn.Module):
         if self.W is not None:
             y = y + self.W(x)
         return y.unsqueeze(1) if self.sequence_output else y
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample a continuation of ``prompt`` one word at a time, each from ``P(w_t | previous n - 1 words)``.
+
+        The context is read as in training (:func:`~an2dl.data.datasets.word_corpora.pad_sentences`): a prompt
+        shorter than ``n - 1`` words is preceded by ``<s>``, and after a sampled ``</s>`` the next sentence starts
+        from ``<s>`` × (n - 1) again.
+
+        Args:
+            prompt: ids ``[B, T0]`` (``T0`` may be 0: a new sentence).
+            max_new_tokens: words to add.
+            temperature: divides the logits; ``0`` picks the most likely word (greedy).
+            top_k: sample among the ``top_k`` most likely words only.
+            generator: random generator for reproducible samples.
+
+        Returns:
+            ``[B, T0 + max_new_tokens]``: the prompt followed by the sample.
+        """
+        if prompt.dim() != 2 or prompt.is_floating_point():
+            raise ValueError(f"NNLM generate needs integer ids [B, T0]; got {prompt.dtype} {list(prompt.shape)}")
+        check_sampling("NNLM", self.vocab_size, max_new_tokens, temperature, top_k)
+        was_training = self.training
+        self.eval()
+        try:
+            n1 = self.context_size
+            context = torch.cat([prompt.new_full((prompt.shape[0], n1), SOS), prompt], dim=1)[:, -n1:]
+            out = [prompt]
+            for _ in range(max_new_tokens):
+                logits = self(context)
+                nxt = sample_next_token(logits.reshape(prompt.shape[0], -1), temperature=temperature, top_k=top_k,
+                                        generator=generator)
+                out.append(nxt)
+                ended = nxt.squeeze(1) == EOS
+                context = torch.cat([context[:, 1:], nxt], dim=1)
+                context[ended] = SOS  # a new sentence reads <s> x (n - 1), as in training
+            return torch.cat(out, dim=1)
+        finally:
+            self.train(was_training)
 
 
 def _context_example(batch_size: int) -> tuple[torch.Tensor]:

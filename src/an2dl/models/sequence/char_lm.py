@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...nn.decoding import check_sampling, sample_next_token
 from ...nn.recurrent import Recurrent, RecurrentState, recurrent_layer
 from .._checks import check_positive_int, check_probability
 from .._registry import register_model
@@ -106,27 +107,14 @@ class CharLanguageModel(nn.Module):
         self._check_tokens(prompt)
         if prompt.shape[1] == 0:
             raise ValueError("generate needs a prompt of at least one token; got shape " + str(list(prompt.shape)))
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ConfigError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}")
-        if not temperature >= 0:
-            raise ConfigError(f"temperature must be >= 0; got {temperature!r}")
-        if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= self.vocab_size):
-            raise ConfigError(f"top_k must be an integer in [1, {self.vocab_size}]; got {top_k!r}")
+        check_sampling(type(self).__name__, self.vocab_size, max_new_tokens, temperature, top_k)
         was_training = self.training
         self.eval()
         try:
             out = [prompt]
             logits, state = self(prompt, return_state=True)
             for _ in range(max_new_tokens):
-                last = logits[:, -1].float()
-                if temperature == 0:
-                    nxt = last.argmax(dim=-1, keepdim=True)
-                else:
-                    last = last / temperature
-                    if top_k is not None:
-                        kth = torch.topk(last, top_k, dim=-1).values[:, -1:]
-                        last = last.masked_fill(last < kth, float("-inf"))
-                    nxt = torch.multinomial(last.softmax(dim=-1), 1, generator=generator)
+                nxt = sample_next_token(logits[:, -1], temperature=temperature, top_k=top_k, generator=generator)
                 out.append(nxt)
                 logits, state = self(nxt, state, return_state=True)
             return torch.cat(out, dim=1)
