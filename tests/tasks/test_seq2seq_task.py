@@ -22,7 +22,7 @@ class _Ctx:
         self.training, self.split, self.logged = training, "train" if training else "val", {}
 
     def log(self, name, value, *, batch_size=None):
-        self.logged[name] = float(value)
+        self.logged[name] = float(value.compute() if hasattr(value, "compute") else value)
 
 
 def _data():
@@ -51,7 +51,7 @@ def test_loss_is_the_summed_cross_entropy_over_real_tokens_per_token():
     terms = [-float(log_p[b, t, tgt[b, t]]) for b in range(2) for t in range(4) if tgt[b, t] != PAD]
     assert len(terms) == 7
     assert math.isclose(float(loss.detach()), sum(terms) / 7, rel_tol=1e-6)
-    assert set(ctx.logged) == {"loss", "token_accuracy", "sequence_accuracy"}
+    assert set(ctx.logged) == {"loss", "token_accuracy", "sequence_accuracy", "bleu"}
     training = _Ctx(training=True)
     task.step(batch, training)
     assert set(training.logged) == {"loss", "token_accuracy"}  # no free-running decoding in training
@@ -71,6 +71,12 @@ def test_training_learns_to_reverse_short_sequences():
     trainer.fit(task, data)
     metrics = trainer.evaluate(task, data, split="test")
     assert metrics["test/sequence_accuracy"] > 0.9, metrics
+    # corpus BLEU of the decodings, as the reference formula computes it from the predicted token ids
+    from an2dl.engine.bleu import corpus_bleu
+
+    decoded = trainer.predict(task, ArrayDataset(src, torch.full((N,), S)))
+    rows = [[t for t in r[: r.index(EOS)] if t != 0] if EOS in r else [t for t in r if t != 0] for r in decoded.tolist()]
+    assert metrics["test/bleu"] == pytest.approx(100 * corpus_bleu(rows, [[r] for r in src.flip(1).tolist()]), abs=1e-6)
     out = trainer.predict(task, ArrayDataset(src[:3], torch.full((3,), S)))
     assert out.shape == (3, S + 1) and out[:, :S].tolist() == src[:3].flip(1).tolist()
 

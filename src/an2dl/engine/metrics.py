@@ -233,6 +233,13 @@ def _map(
     )
 
 
+@register_metric("bleu")
+def _bleu(*, max_n: int = 4) -> Any:
+    from .bleu import bleu_metric_class
+
+    return bleu_metric_class()(max_n)
+
+
 @register_metric("perplexity")
 def _perplexity() -> Any:
     return _perplexity_class()()

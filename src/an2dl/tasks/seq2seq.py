@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..data.text.specials import PAD, SOS
+from ..engine.metrics import metric
 from ..engine.optim import OptimizerSpec
 from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task, call_model
@@ -56,7 +57,9 @@ class Seq2SeqTask(Task):
     Logged per split: ``loss`` (mean −log P_t per real target token, nats),
     ``token_accuracy`` (teacher-forced argmax per real token) and, outside
     training, ``sequence_accuracy`` (free-running decoding equal to the whole
-    target, ``<eos>`` included).
+    target, ``<eos>`` included) and ``bleu`` (corpus BLEU × 100 of the
+    free-running decodings against the targets, on token ids:
+    :mod:`an2dl.engine.bleu`).
 
     Args:
         model: ``model(src, src_lengths, tgt_in, teacher_forcing=r) -> logits [B, T, V]`` with
@@ -93,6 +96,7 @@ class Seq2SeqTask(Task):
         self.model = model
         self.teacher_forcing, self.max_length = float(teacher_forcing), max_length
         self.beam_width, self.length_penalty = beam_width, length_penalty
+        self.declare_metrics({"bleu": metric("bleu", splits=("val", "test"))})
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         return self.model(src, lengths, tgt_in)
@@ -116,6 +120,7 @@ class Seq2SeqTask(Task):
             if not ctx.training:
                 decoded = self._decode(src, lengths)
                 ctx.log("sequence_accuracy", sequence_accuracy(decoded, y).float().mean(), batch_size=y.shape[0])
+                self.update_metrics(ctx, decoded, y, names=("bleu",))
         return loss
 
     def _decode(self, src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
