@@ -135,14 +135,18 @@ class Seq2SeqTask(Task):
     @classmethod
     def predict_inputs(cls, model: nn.Module, meta: dict[str, Any], inputs: Sequence[str], *,
                        options: PredictOptions) -> Prediction:
-        """Decode each ``.npy`` file of source token ids ``[S]`` freely (no target is read).
+        """Decode each ``.npy`` file of source token ids ``[S]`` freely (no target is read); a model whose
+        ``preprocessing`` records its vocabularies (``src_vocab``, ``tgt_vocab``: a translator) reads sentences
+        instead — ``--prompt`` and text files, one sentence per line — and prints their translations.
 
         ``max_length``, ``beam_width`` and ``length_penalty`` come from the model's
         recorded ``preprocessing`` (defaults 32, 1 = greedy, 0).
 
         Returns:
             One line per file, ``"<input>: <id> <id> ... <eos id>"``; ``values`` holds
-            ``(input, [ids...], log-probability)``.
+            ``(input, [ids...], log-probability)``.  A translator prints ``"<sentence> -> <translation>"``;
+            ``values`` holds ``(sentence, translation, log-probability)``, and a sentence with words outside
+            the source vocabulary adds a warning naming them (they are read as ``<unk>``).
 
         Raises:
             DataError: a file that is not a sequence of ids within the source vocabulary.
@@ -150,9 +154,11 @@ class Seq2SeqTask(Task):
         from ..data.inputs import read_sequence_input
         from .predictors import _require_inputs
 
+        pre = meta.get("preprocessing") or {}
+        if "src_vocab" in pre and "tgt_vocab" in pre:
+            return cls._translate_text(model, pre, inputs, options)
         options.refuse_unused(cls.kind, ())
         _require_inputs(inputs, cls.kind, options, ".npy files of source token ids [S]")
-        pre = meta.get("preprocessing") or {}
         size = (meta.get("kwargs") or {}).get("src_vocab_size", getattr(model, "src_vocab_size", None))
         out = Prediction()
         for path in inputs:
@@ -169,3 +175,36 @@ class Seq2SeqTask(Task):
             out.lines.append(f"{path}: {' '.join(str(i) for i in ids)}")
             out.values.append((str(path), ids, float(result.log_prob[0])))
         return out
+
+    @classmethod
+    def _translate_text(cls, model: nn.Module, pre: dict[str, Any], inputs: Sequence[str],
+                        options: PredictOptions) -> Prediction:
+        from ..data.inputs import read_text_input
+        from ..data.text import Vocabulary
+
+        options.refuse_unused(cls.kind, ("prompt",))
+        src_vocab, tgt_vocab = Vocabulary.from_dict(pre["src_vocab"]), Vocabulary.from_dict(pre["tgt_vocab"])
+        sentences = [("--prompt", options.prompt)] if options.prompt is not None else []
+        for path in inputs:
+            sentences += [(str(path), line) for line in read_text_input(path).splitlines() if line.strip()]
+        if not sentences:
+            raise ConfigError(f"predict with the translation model of {options.source} needs sentences: --prompt "
+                              f"TEXT and/or text files (one sentence per line)")
+        out = Prediction()
+        for source, text in sentences:
+            tokens = src_vocab.tokenizer.tokenize(text)
+            if not tokens:
+                raise ConfigError(f"a sentence to translate must hold at least one word; {source} gives {text!r}")
+            unknown = sorted({t for t in tokens if t not in src_vocab.stoi})
+            if unknown:
+                out.warnings.append(f"{source}: words {', '.join(map(repr, unknown))} are not in the model's "
+                                    f"source vocabulary ({len(src_vocab)} tokens); the model reads them as <unk>")
+            ids = src_vocab.encode(text)
+            result = model.generate(ids[None], torch.tensor([len(ids)]), max_length=int(pre.get("max_length", 32)),
+                                    beam_width=int(pre.get("beam_width", 1)),
+                                    length_penalty=float(pre.get("length_penalty", 0.0)))
+            translation = tgt_vocab.decode(result.tokens[0, : int(result.lengths[0])])
+            out.lines.append(f"{text.strip()} -> {translation}")
+            out.values.append((text, translation, float(result.log_prob[0])))
+        return out
+
