@@ -27,6 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/an2dl run lenet5-digits
 
 test: $(VENV)/.installed-dev
+	@sh scripts/ensure-browser.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed

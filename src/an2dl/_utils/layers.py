@@ -19,7 +19,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"tasks"}),
     frozenset({"explain", "evaluation", "report", "export", "tta"}),
     frozenset({"recipes"}),
-    frozenset({"cli", "bench"}),
+    frozenset({"cli", "bench", "serve"}),
     frozenset({"__init__", "__main__"}),
 )
 

@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Use a run's exported model on inputs. Classifiers read images (PNG/JPEG/.npy) or vectors and "
                     "print the top classes; regression and binary models read .npy arrays or numbers such as 0.5 or "
                     "0,1; sequence models read .npy sequences ([T] token ids or [T, D] features); autoencoders and "
-                    "VAEs write NAME.recon.png; GANs and VAEs draw --samples N into a PNG grid; character language "
-                    "models continue --prompt and text files. NaN/Inf inputs are refused, and so are values outside "
+                    "VAEs write NAME.recon.png; GANs and VAEs draw --samples N into a PNG grid; character and word language "
+                    "models continue --prompt and text files; word2vec runs answer --similar and --analogy. NaN/Inf "
+                    "inputs are refused, and so are values outside "
                     "the model's range unless --clip; an image that looks inverted is predicted with a warning.",
     )
     s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (with model/) or an exported model's folder")
@@ -125,8 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output directory (safetensors) or file (onnx)")
     s.add_argument("--model", metavar="NAME", help=model_help)
 
-    s = sub.add_parser("report", help="rewrite a run's report.html")
-    s.add_argument("run_dir")
+    s = sub.add_parser("report", help="rewrite a run's report.html, or write a static site of all runs (--site)")
+    s.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
+                   help="the run directory; with --site, the folder of run directories (default: runs)")
+    s.add_argument("--site", metavar="OUT", help="write the run browser's pages for every run under RUN_DIR into OUT/")
+
+    s = sub.add_parser("serve", help="browse, compare and follow runs in a local web page (needs an2dl[serve])")
+    s.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR",
+                   help="the folder of run directories (default: runs)")
+    s.add_argument("--port", type=int, default=8050, help="TCP port (default 8050; 0: any free port)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; any other warns)")
 
     s = sub.add_parser("bench", help="run benchmarks (all when NAME is omitted)")
     s.add_argument("name", nargs="?")
@@ -302,9 +312,23 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.site:
+        from ..serve import export_site
+
+        print(export_site(args.run_dir or "runs", args.site))
+        return 0
+    if args.run_dir is None:
+        raise ValueError("an2dl report needs RUN_DIR (or --site OUT to write the pages of every run)")
     from ..report import write_report
 
     print(write_report(args.run_dir))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ..serve import serve_runs
+
+    serve_runs(args.runs_dir, host=args.host, port=args.port)
     return 0
 
 
@@ -326,6 +350,7 @@ _COMMANDS = {
     "identify": _cmd_identify,
     "export": _cmd_export,
     "report": _cmd_report,
+    "serve": _cmd_serve,
     "bench": _cmd_bench,
 }
 
