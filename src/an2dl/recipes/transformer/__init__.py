@@ -1,0 +1,1 @@
+"""Chapter 4.4 of the notes: the Transformer's recipes (``gpt-shakespeare``, a character GPT on Tiny Shakespeare)."""
