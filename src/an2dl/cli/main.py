@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="word2vec runs: A : B :: C : ? (3CosAdd), e.g. --analogy man king woman")
 
     s = sub.add_parser(
+        "chat",
+        help="talk with a chatbot run: one reply per line of input (typed, or piped in)",
+        description="Talk with a generative chatbot (chatbot-chatterbot): each line you type (or pipe in) gets a "
+                    "reply; the bot reads the last --turns utterances, yours and its own. 'quit', 'exit' or "
+                    "end of input ends the talk.",
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a chatbot run directory (or an exported chatbot)")
+    s.add_argument("--model", metavar="NAME", help="which bot of the run (single-turn, multi-turn)")
+    s.add_argument("--turns", type=int, metavar="N",
+                   help="utterances of context the bot reads (default: as it was trained)")
+
+    s = sub.add_parser(
         "explain",
         help="heat maps of what a run's image classifier looks at: CAM, Grad-CAM or saliency overlays",
         description="Write one overlay PNG per image (NAME.METHOD.png, the heat map blended over the image as the model "
@@ -273,6 +285,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from ..recipes.run_commands import chat
+
+    interactive = sys.stdin.isatty()
+
+    def lines():
+        while True:
+            try:
+                yield input("you> ") if interactive else next(sys.stdin)
+            except (EOFError, StopIteration):
+                return
+
+    for _, reply, unknown in chat(args.run_dir, lines(), model=args.model, turns=args.turns):
+        if unknown:
+            print(f"an2dl: warning: the bot does not know {', '.join(map(repr, unknown))}", file=sys.stderr)
+        print(f"bot> {reply}", flush=True)
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from ..explain.overlay import explain_files
 
@@ -345,6 +376,7 @@ _COMMANDS = {
     "resume": _cmd_resume,
     "eval": _cmd_eval,
     "predict": _cmd_predict,
+    "chat": _cmd_chat,
     "explain": _cmd_explain,
     "enroll": _cmd_enroll,
     "identify": _cmd_identify,

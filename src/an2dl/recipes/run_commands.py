@@ -9,7 +9,7 @@ recipe's :meth:`~an2dl.recipes.base.Recipe.no_model` says why, and the commands 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +271,54 @@ def query_word_vectors(run_dir: str | os.PathLike, *, similar: str | None = None
         lines = [f"{a} : {b} :: {c} : ? (3CosAdd, cosine-based score):"]
     lines += [f"  {word:<20s} {score:.4f}" for word, score in found]
     return Prediction(lines=lines, values=[found])
+
+
+def chat(run_dir: str | os.PathLike, lines: Iterable[str], *, model: str | None = None,
+         turns: int | None = None) -> Iterator[tuple[str, str, list[str]]]:
+    """Talk with a chatbot run (``an2dl chat``): the reply to each non-empty line, the context carried over.
+
+    The bot reads the last ``turns`` utterances — the user's and its own, oldest first, joined by ``" | "``
+    as in training (notes §4.3.1, multi-turn) — and answers with its decoder.
+
+    Args:
+        run_dir: a run of a generative chatbot recipe (``chatbot-chatterbot``) or an exported chatbot.
+        lines: the user's utterances (e.g. ``sys.stdin``); a line ``quit`` or ``exit`` ends the talk.
+        model: which bot of a run that trained several (``single-turn``, ``multi-turn``).
+        turns: utterances of context (default: the number the bot was trained with, else 1).
+
+    Yields:
+        ``(utterance, reply, words of the utterance the bot does not know)``.
+
+    Raises:
+        ConfigError: the run's model is not a text-to-text seq2seq model, or a bad ``turns``.
+    """
+    from ..export import load
+    from ..tasks import kind_of
+    from ..tasks.seq2seq import Seq2SeqTask
+
+    home, source = _model_source(run_dir, model)
+    net = load(source)
+    meta = net.an2dl_meta
+    pre = meta.get("preprocessing") or {}
+    if kind_of(meta) != "seq2seq" or "src_vocab" not in pre:
+        raise ConfigError(f"chat talks with a chatbot (a seq2seq model that reads text, e.g. a chatbot-chatterbot "
+                          f"run); the model of {run_dir} is of kind {kind_of(meta)!r}"
+                          + ("" if kind_of(meta) != "seq2seq" else " and reads token ids"))
+    if turns is None:
+        turns = int((pre.get("context_turns") or {}).get(home.name, 1))
+    if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
+        raise ConfigError(f"--turns must be a positive integer; got {turns!r}")
+    history: list[str] = []
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        if text.lower() in ("quit", "exit"):
+            return
+        history.append(text)
+        reply, _, unknown = Seq2SeqTask.respond(net, pre, " | ".join(history[-turns:]), source="your line")
+        history.append(reply)
+        yield text, reply, [w for w in unknown if w != "|"]
 
 
 def _predict(model: torch.nn.Module, inputs: list[str], options: PredictOptions) -> Prediction:

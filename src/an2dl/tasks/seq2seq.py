@@ -183,7 +183,7 @@ class Seq2SeqTask(Task):
         from ..data.text import Vocabulary
 
         options.refuse_unused(cls.kind, ("prompt",))
-        src_vocab, tgt_vocab = Vocabulary.from_dict(pre["src_vocab"]), Vocabulary.from_dict(pre["tgt_vocab"])
+        src_vocab = Vocabulary.from_dict(pre["src_vocab"])
         sentences = [("--prompt", options.prompt)] if options.prompt is not None else []
         for path in inputs:
             sentences += [(str(path), line) for line in read_text_input(path).splitlines() if line.strip()]
@@ -192,19 +192,38 @@ class Seq2SeqTask(Task):
                               f"TEXT and/or text files (one sentence per line)")
         out = Prediction()
         for source, text in sentences:
-            tokens = src_vocab.tokenizer.tokenize(text)
-            if not tokens:
-                raise ConfigError(f"a sentence to translate must hold at least one word; {source} gives {text!r}")
-            unknown = sorted({t for t in tokens if t not in src_vocab.stoi})
+            translation, log_prob, unknown = cls.respond(model, pre, text, source=source)
             if unknown:
                 out.warnings.append(f"{source}: words {', '.join(map(repr, unknown))} are not in the model's "
                                     f"source vocabulary ({len(src_vocab)} tokens); the model reads them as <unk>")
-            ids = src_vocab.encode(text)
-            result = model.generate(ids[None], torch.tensor([len(ids)]), max_length=int(pre.get("max_length", 32)),
-                                    beam_width=int(pre.get("beam_width", 1)),
-                                    length_penalty=float(pre.get("length_penalty", 0.0)))
-            translation = tgt_vocab.decode(result.tokens[0, : int(result.lengths[0])])
             out.lines.append(f"{text.strip()} -> {translation}")
-            out.values.append((text, translation, float(result.log_prob[0])))
+            out.values.append((text, translation, log_prob))
         return out
 
+    @classmethod
+    def respond(cls, model: nn.Module, pre: dict[str, Any], text: str, *,
+                source: str = "the input") -> tuple[str, float, list[str]]:
+        """Decode the reply (translation) of one sentence with the vocabularies a model records.
+
+        Returns:
+            ``(reply text, log-probability, the sentence's words outside the source vocabulary)``.
+
+        Raises:
+            ConfigError: ``pre`` records no vocabularies, or the sentence holds no word.
+        """
+        from ..data.text import Vocabulary
+
+        if "src_vocab" not in pre or "tgt_vocab" not in pre:
+            raise ConfigError("the model records no source and target vocabularies (preprocessing.src_vocab, "
+                              "tgt_vocab): it reads token ids, not text")
+        src_vocab, tgt_vocab = Vocabulary.from_dict(pre["src_vocab"]), Vocabulary.from_dict(pre["tgt_vocab"])
+        tokens = src_vocab.tokenizer.tokenize(text)
+        if not tokens:
+            raise ConfigError(f"a sentence must hold at least one word; {source} gives {text!r}")
+        unknown = sorted({t for t in tokens if t not in src_vocab.stoi})
+        ids = src_vocab.encode(text)
+        result = model.generate(ids[None], torch.tensor([len(ids)]), max_length=int(pre.get("max_length", 32)),
+                                beam_width=int(pre.get("beam_width", 1)),
+                                length_penalty=float(pre.get("length_penalty", 0.0)))
+        reply = tgt_vocab.decode(result.tokens[0, : int(result.lengths[0])])
+        return reply, float(result.log_prob[0]), unknown
