@@ -157,6 +157,8 @@ class Seq2SeqTask(Task):
         pre = meta.get("preprocessing") or {}
         if "src_vocab" in pre and "tgt_vocab" in pre:
             return cls._translate_text(model, pre, inputs, options)
+        if "tgt_vocab" in pre and len(pre.get("input_shape") or ()) == 3:
+            return cls._caption_images(model, meta, inputs, options)
         options.refuse_unused(cls.kind, ())
         _require_inputs(inputs, cls.kind, options, ".npy files of source token ids [S]")
         size = (meta.get("kwargs") or {}).get("src_vocab_size", getattr(model, "src_vocab_size", None))
@@ -227,3 +229,27 @@ class Seq2SeqTask(Task):
                                 length_penalty=float(pre.get("length_penalty", 0.0)))
         reply = tgt_vocab.decode(result.tokens[0, : int(result.lengths[0])])
         return reply, float(result.log_prob[0]), unknown
+
+    @classmethod
+    def _caption_images(cls, model: nn.Module, meta: dict[str, Any], inputs: Sequence[str],
+                        options: PredictOptions) -> Prediction:
+        """One line ``"<image>: <caption>"`` per image file, read as the captioner's test images were."""
+        from ..data.text import Vocabulary
+        from ..engine.prediction import IMAGE_INPUT_OPTIONS
+        from .predictors import _image_batch, _input_shape, _require_inputs
+
+        options.refuse_unused(cls.kind, IMAGE_INPUT_OPTIONS)
+        _require_inputs(inputs, cls.kind, options, "image files (PNG/JPEG/.npy)")
+        pre = meta["preprocessing"]
+        images, warnings = _image_batch(model, meta, inputs, options, _input_shape(meta, options, image=True))
+        vocab = Vocabulary.from_dict(pre["tgt_vocab"])
+        result = model.generate(images, torch.ones(len(images), dtype=torch.long),
+                                max_length=int(pre.get("max_length", 32)), beam_width=int(pre.get("beam_width", 1)),
+                                length_penalty=float(pre.get("length_penalty", 0.0)))
+        out = Prediction(warnings=list(warnings))
+        for path, row, n, lp in zip(inputs, result.tokens, result.lengths.tolist(), result.log_prob.tolist()):
+            caption = vocab.decode(row[:n])
+            out.lines.append(f"{path}: {caption}")
+            out.values.append((str(path), caption, float(lp)))
+        return out
+

@@ -39,7 +39,7 @@ from ...nn.masks import lengths_to_mask
 from ...nn.recurrent import recurrent_layer
 from .._registry import register_model
 
-__all__ = ["RecurrentEncoder", "RecurrentDecoder", "EncoderDecoder", "seq2seq_rnn"]
+__all__ = ["RecurrentEncoder", "RecurrentDecoder", "AttentionDecoderModel", "EncoderDecoder", "seq2seq_rnn"]
 
 _CELLS = ("rnn", "lstm", "gru")
 
@@ -138,54 +138,22 @@ class RecurrentDecoder(nn.Module):
         return self.out(h), state, weights
 
 
-class EncoderDecoder(nn.Module):
-    """Recurrent encoder–decoder for sequence-to-sequence learning (notes §4.2–4.3).
+class AttentionDecoderModel(nn.Module):
+    """What every encoder–decoder of the package shares: the decoder driven one step at a time, teacher
+    forcing, and free-running decoding through :mod:`an2dl.nn.decoding` (notes §4.2–4.3).
 
-    Args:
-        src_vocab_size, tgt_vocab_size: vocabulary sizes (both with an2dl's special ids).
-        embedding_dim: size of both embeddings.
-        hidden_size: H of the encoder (per direction); the decoder has ``dirs * H``.
-        cell: ``"rnn"``, ``"lstm"`` or ``"gru"`` for both.
-        num_layers: layers of both stacks (the encoder's final states initialise the decoder layer by layer).
-        bidirectional: bidirectional encoder (Bahdanau et al. 2015).
-        attention: ``None`` (the plain encoder–decoder) or ``"dot"``, ``"general"``, ``"concat"``, ``"mlp"``.
-        dropout: between stacked layers.
-
-    Shape:
-        ``forward(src [B, S], src_lengths [B], tgt_in [B, T])`` -> logits ``[B, T, V]`` where
-        ``tgt_in`` is ``<sos>`` followed by the target shifted right.
+    A subclass sets ``self.decoder`` (:class:`RecurrentDecoder`) and ``self.vocab_size``, and defines
+    :meth:`encode`, which turns its input (token ids, an image) into the decoding state
+    ``{"h": [B, L, H] (, "c"), "keys": [B, S, D], "mask": [B, S]}``.
     """
 
-    def __init__(self, *, src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64,
-                 cell: str = "gru", num_layers: int = 1, bidirectional: bool = False, attention: str | None = None,
-                 dropout: float = 0.0) -> None:
-        super().__init__()
-        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
-                            ("embedding_dim", embedding_dim), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            _positive(name, value)
-        if cell not in _CELLS:
-            raise ConfigError(f"EncoderDecoder cell must be one of {', '.join(_CELLS)}; got {cell!r}")
-        self.src_vocab_size, self.vocab_size = src_vocab_size, tgt_vocab_size
-        self.encoder = RecurrentEncoder(vocab_size=src_vocab_size, embedding_dim=embedding_dim,
-                                        hidden_size=hidden_size, cell=cell, num_layers=num_layers,
-                                        bidirectional=bidirectional, dropout=dropout)
-        size = self.encoder.output_size
-        self.decoder = RecurrentDecoder(vocab_size=tgt_vocab_size, embedding_dim=embedding_dim, hidden_size=size,
-                                        context_size=size, cell=cell, num_layers=num_layers, dropout=dropout,
-                                        attention=attention)
+    vocab_size: int
+    decoder: RecurrentDecoder
+
+    def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
+        raise TypeError(f"{type(self).__name__} must define encode(src, lengths)")
 
     # ---- the step-function interface of an2dl.nn.decoding (batch on axis 0 of every tensor)
-    def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
-        """Run the encoder; the decoding state ``{"h": [B, L, H] (, "c"), "keys": [B, S, D], "mask": [B, S]}``."""
-        _check_tokens("src", src, self.src_vocab_size)
-        lengths = torch.as_tensor(lengths, device=src.device)
-        keys, state = self.encoder(src, lengths)
-        mask = lengths_to_mask(lengths, src.shape[1])
-        if isinstance(state, tuple):
-            return {"h": state[0].transpose(0, 1), "c": state[1].transpose(0, 1), "keys": keys, "mask": mask}
-        return {"h": state.transpose(0, 1), "keys": keys, "mask": mask}
-
     def _decode_one(self, tokens: torch.Tensor, state: dict[str, Any]
                     ) -> tuple[torch.Tensor, dict[str, Any], torch.Tensor | None]:
         h = state["h"].transpose(0, 1).contiguous()  # (L, B, H)
@@ -244,6 +212,55 @@ class EncoderDecoder(nn.Module):
                                  device=src.device)
         return beam_search(self.step, state, batch_size=B, beam_width=beam_width, max_length=max_length,
                            length_penalty=length_penalty, sos=SOS, eos=EOS, pad=PAD, device=src.device)
+
+
+
+class EncoderDecoder(AttentionDecoderModel):
+    """Recurrent encoder–decoder for sequence-to-sequence learning (notes §4.2–4.3).
+
+    Args:
+        src_vocab_size, tgt_vocab_size: vocabulary sizes (both with an2dl's special ids).
+        embedding_dim: size of both embeddings.
+        hidden_size: H of the encoder (per direction); the decoder has ``dirs * H``.
+        cell: ``"rnn"``, ``"lstm"`` or ``"gru"`` for both.
+        num_layers: layers of both stacks (the encoder's final states initialise the decoder layer by layer).
+        bidirectional: bidirectional encoder (Bahdanau et al. 2015).
+        attention: ``None`` (the plain encoder–decoder) or ``"dot"``, ``"general"``, ``"concat"``, ``"mlp"``.
+        dropout: between stacked layers.
+
+    Shape:
+        ``forward(src [B, S], src_lengths [B], tgt_in [B, T])`` -> logits ``[B, T, V]`` where
+        ``tgt_in`` is ``<sos>`` followed by the target shifted right.
+    """
+
+    def __init__(self, *, src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64,
+                 cell: str = "gru", num_layers: int = 1, bidirectional: bool = False, attention: str | None = None,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
+                            ("embedding_dim", embedding_dim), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            _positive(name, value)
+        if cell not in _CELLS:
+            raise ConfigError(f"EncoderDecoder cell must be one of {', '.join(_CELLS)}; got {cell!r}")
+        self.src_vocab_size, self.vocab_size = src_vocab_size, tgt_vocab_size
+        self.encoder = RecurrentEncoder(vocab_size=src_vocab_size, embedding_dim=embedding_dim,
+                                        hidden_size=hidden_size, cell=cell, num_layers=num_layers,
+                                        bidirectional=bidirectional, dropout=dropout)
+        size = self.encoder.output_size
+        self.decoder = RecurrentDecoder(vocab_size=tgt_vocab_size, embedding_dim=embedding_dim, hidden_size=size,
+                                        context_size=size, cell=cell, num_layers=num_layers, dropout=dropout,
+                                        attention=attention)
+
+    def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
+        """Run the encoder; the decoding state ``{"h": [B, L, H] (, "c"), "keys": [B, S, D], "mask": [B, S]}``."""
+        _check_tokens("src", src, self.src_vocab_size)
+        lengths = torch.as_tensor(lengths, device=src.device)
+        keys, state = self.encoder(src, lengths)
+        mask = lengths_to_mask(lengths, src.shape[1])
+        if isinstance(state, tuple):
+            return {"h": state[0].transpose(0, 1), "c": state[1].transpose(0, 1), "keys": keys, "mask": mask}
+        return {"h": state.transpose(0, 1), "keys": keys, "mask": mask}
 
 
 def _example(batch_size: int) -> tuple[torch.Tensor, ...]:
