@@ -34,6 +34,7 @@ COVERED = {"classification", "binary_classification", "regression", "sequence_cl
            "segmentation",  # segmentation: tests/recipes/segmentation/test_segmentation_recipes.py (mask and overlay PNGs)
            "localization",  # localization: tests/recipes/localization/test_localization_recipes.py (class, box, drawing)
            "pose",  # pose: tests/recipes/pose/test_pose_recipes.py (joints printed, skeleton drawn)
+           "detection",  # detection: tests/tasks/test_detection_task.py (boxes printed in file pixels, overlay drawn)
            "metric_learning", "seq2seq"}
 
 #: MNIST recipes at toy sizes, with the small judge the generative tests share

@@ -50,11 +50,14 @@ def test_registered_model_runs_forward_and_backward(name):
     else:
         args = example_inputs(name, batch)
     model.train()
-    outputs = _tensors(model(*args))
+    out = model(*args)
+    outputs = _tensors(out)
     assert outputs, f"{name} returned no tensor"
     first = outputs[0]
     if isinstance(model, ImageClassifier):
         assert first.shape == (batch, model.num_classes)
+    elif isinstance(out, Mapping) and all(t.dim() == 0 for t in outputs):
+        pass  # a detector in training mode: torchvision's dict of scalar loss terms for the whole batch
     else:
         assert first.dim() >= 1 and first.shape[0] == batch
     floats = [t for t in outputs if t.is_floating_point()]

@@ -80,8 +80,26 @@ NOT_IMAGE: dict[str, str] = {
     **{name: "exports word vectors (word2vec text and binary files), no network reading files"
        for name in ("word2vec-skipgram", "word2vec-cbow")},
     "seq2seq-toy": "its models read token ids as they are typed (no preprocessing pipeline to compare)",
+    "text-classify": "passages are read through a word vocabulary; predict on passages written from the test split "
+                     "is checked in tests/recipes/sequence/test_text_classify_recipe.py",
+    **{name: "a translator: predict tokenizes sentences with the recorded vocabularies (tested in "
+             "tests/recipes/seq2seq/test_translation_recipes.py), no image or sequence pipeline to compare"
+       for name in ("seq2seq-eng-fra", "seq2seq-multi30k")},
+    "caption-shapes": "a captioner: predict on a PNG written from a test scene is checked against the model in "
+                      "tests/recipes/seq2seq/test_caption_shapes_recipe.py",
+    "chatbot-chatterbot": "a chatbot: predict and 'an2dl chat' tokenize sentences with the recorded vocabulary "
+                          "(tested in tests/recipes/seq2seq/test_chatbot_recipe.py)",
     "nnlm-wikitext2": "a word-level next-word model over fixed contexts; its perplexity is compared with the N-gram "
                       "models in tests/recipes/language/test_language_recipes.py",
+    **{name: "a detector: predict prints each image's boxes and draws them; its output on image files is checked "
+             "in tests/tasks/test_detection_task.py"
+       for name in ("faster-rcnn-shapes", "faster-rcnn-raccoon")},
+    **{name: "a detector: predict prints each image's boxes and draws them (tests/tasks/test_detection_task.py); "
+             "its eval-mode output is checked against the model in tests/models/test_yolo.py and "
+             "tests/models/test_sliding_window.py"
+       for name in ("yolo-shapes", "sliding-window-shapes")},
+    "rcnn-shapes": "a detector: predict prints each image's boxes and draws them (tests/tasks/test_detection_task.py); "
+                   "its eval-mode output is checked against the model in tests/models/test_rcnn.py",
     "pose-sticks": "a pose model: predict reads each image as the person box and prints joints; compared with the "
                    "model called directly in tests/recipes/pose/test_pose_recipes.py",
 }
@@ -90,8 +108,11 @@ NOT_IMAGE: dict[str, str] = {
 #: test_sequence_predict_matches_the_evaluation_loop
 SEQUENCE: dict[str, list[str | None]] = {
     "forecast-sine": ["delay_tap_mlp", "lstm"], "adding-problem": ["lstm"], "learned-initial-state": ["learnable-seed0"],
-    "seq-classify": [None], "char-lstm-shakespeare": [None],
+    "seq-classify": [None], "char-lstm-shakespeare": [None], "gpt-shakespeare": [None],
 }
+
+#: the character language models of tinyshakespeare: predict continues their validation windows by one character
+CHAR_LMS = ("char-lstm-shakespeare", "gpt-shakespeare")
 
 #: recipes that export an image model: the model compared (None: the run's only model)
 IMAGE: dict[str, str | None] = {
@@ -281,6 +302,8 @@ SEQUENCE_SETTINGS: dict[str, list[str]] = {
     "char-lstm-shakespeare": ["data.seq_len=32", "data.train_stride=4096", "model.hidden_size=16",
                               "model.embedding_dim=8", "trainer.time_budget_s=null", "sample.length=10",
                               "stream_eval=false"],
+    "gpt-shakespeare": ["data.seq_len=32", "data.train_stride=4096", "model.d_model=16", "model.num_heads=2",
+                        "model.num_layers=1", "trainer.time_budget_s=null", "sample.length=10", "attention.prompt=RO"],
 }
 
 
@@ -302,7 +325,7 @@ def _sequence_files(name: str, folder: Path, cfg, data, pipeline: Preprocess) ->
     folder.mkdir()
     # the synthetic datasets' test draw (all of it, then its first samples)
     test_seed = derive_seed(getattr(cfg.data, "seed", 0), data.info.name, "test") % 2**31
-    inputs_of = data.test.tensors[0][:PARITY_N] if name != "char-lstm-shakespeare" else None
+    inputs_of = data.test.tensors[0][:PARITY_N] if name not in CHAR_LMS else None
     if name == "forecast-sine":
         d = cfg.data
         inputs, y, _ = cued_sine(d.length, period=d.period, noise_std=d.noise_std, min_gap=d.min_gap,
@@ -336,7 +359,7 @@ def _sequence_files(name: str, folder: Path, cfg, data, pipeline: Preprocess) ->
         path = folder / "test.txt"
         path.write_text("\n".join(texts) + "\n", encoding="utf-8")
         return [path], [f"{path}:{i + 1}" for i in range(PARITY_N)]
-    # char-lstm-shakespeare: validation windows as the text they were cut from
+    # char-lstm-shakespeare, gpt-shakespeare: validation windows as the text they were cut from
     root = Path(require_data("tinyshakespeare"))
     text = (root / "input.txt").read_text(encoding="utf-8")
     start = data.info.extra["characters"]["train"]
@@ -353,9 +376,9 @@ def _sequence_files(name: str, folder: Path, cfg, data, pipeline: Preprocess) ->
 def _evaluation_outputs(name: str, task, data) -> torch.Tensor:
     """What the evaluation loop predicts for the first PARITY_N test samples (validation windows for the text model)."""
     trainer = Trainer(max_epochs=1, eval_batch_size=256, progress=False, accelerator="cpu")
-    split = data.val if name == "char-lstm-shakespeare" else data.test
+    split = data.val if name in CHAR_LMS else data.test
     out = trainer.predict(task, subset(split, torch.arange(PARITY_N)))
-    if name == "char-lstm-shakespeare":
+    if name in CHAR_LMS:
         return out[:, -1].argmax(dim=-1)  # the most likely character after each window
     if name == "seq-classify":
         return out.argmax(dim=-1)
@@ -367,7 +390,7 @@ def _evaluation_outputs(name: str, task, data) -> torch.Tensor:
 def test_sequence_predict_matches_the_evaluation_loop(name, tmp_path, capsys):
     """``an2dl predict`` on test samples written as CSV/text gives the evaluation loop's outputs, sample by sample."""
     settings = ["trainer.accelerator=cpu", "trainer.max_epochs=1", *SEQUENCE_SETTINGS[name]]
-    if name == "char-lstm-shakespeare":
+    if name in CHAR_LMS:
         require_data("tinyshakespeare")
     run_dir = tmp_path / name
     an2dl.run(name, settings, run_dir=run_dir, progress=False)
@@ -381,7 +404,7 @@ def test_sequence_predict_matches_the_evaluation_loop(name, tmp_path, capsys):
         _, cfg, task, data = load_run_task(run_dir, model=model_name)
         files, names = _sequence_files(name, tmp_path / f"files-{model_name}", cfg, data, pipeline)
         expected = _evaluation_outputs(name, task, data)
-        if name == "char-lstm-shakespeare":
+        if name in CHAR_LMS:
             out = tmp_path / "continued"
             lines = _predict(capsys, run_dir, files, "--length", "1", "--temperature", "0", "--out", str(out))
             assert len(lines) == PARITY_N

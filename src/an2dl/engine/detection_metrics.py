@@ -262,6 +262,10 @@ class MeanAveragePrecision(Metric):
             ``(1, 10, 100)``.  The largest one also caps every ``map*`` and the per-range recalls.
         class_metrics: also return ``map_per_class`` and ``mar_<max>_per_class`` per class
             of ``classes``; when ``False`` (default) both are ``tensor(-1.)``, as in torchmetrics.
+        curves: also return ``pr_precision``, float32 ``[T, 101, K]``: the interpolated precision
+            of each IoU threshold and class of ``classes`` at the recall levels ``0, 0.01, ..., 1``
+            (area range ``all``, the largest ``max_detection_thresholds``; ``-1`` where the class
+            has no ground truth), the precision-recall curves whose means are the APs of ``map``.
         **kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     :meth:`update` takes ``preds`` and ``target``, lists with one dict per image (torchvision's
@@ -313,6 +317,7 @@ class MeanAveragePrecision(Metric):
         iou_thresholds: Sequence[float] | None = None,
         max_detection_thresholds: Sequence[int] | None = None,
         class_metrics: bool = False,
+        curves: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -343,6 +348,9 @@ class MeanAveragePrecision(Metric):
         self.iou_thresholds = [float(t) for t in thresholds]
         self.max_detection_thresholds = sorted(max_dets)
         self.class_metrics = class_metrics
+        if not isinstance(curves, bool):
+            raise TypeError(f"curves must be a bool; got {type(curves).__name__}")
+        self.curves = curves
         # one tensor per update call in each list (the images of the batch one after the other);
         # the *_counts lists say how many rows each image owns
         for name in _STATES:
@@ -524,4 +532,6 @@ class MeanAveragePrecision(Metric):
             out["map_per_class"] = torch.tensor(-1.0)
             out[per_class_key] = torch.tensor(-1.0)
         out["classes"] = classes
+        if self.curves:
+            out["pr_precision"] = precision[..., 0, last].float()  # (T, R, K)
         return out

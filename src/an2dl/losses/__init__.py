@@ -54,10 +54,12 @@ from .segmentation import (
     pixel_cross_entropy,
     unet_weight_map,
 )
+from .yolo import YoloLoss, assign_yolo_targets, decode_yolo_boxes, encode_yolo_boxes, shape_iou
 
 __all__ = [
     "ContrastiveLoss", "TripletLoss", "contrastive_loss", "triplet_loss",
     "MultitaskLoss", "decode_boxes", "encode_boxes", "multitask_loss",
+    "YoloLoss", "assign_yolo_targets", "decode_yolo_boxes", "encode_yolo_boxes", "shape_iou",
     "denormalize_keypoints", "joint_distances", "normalize_keypoints", "pck", "pose_regression_loss", "pose_targets",
     "torso_diameter",
     "class_frequencies", "class_weights_from_frequencies", "dice_loss", "pixel_cross_entropy", "unet_weight_map",

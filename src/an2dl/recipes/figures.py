@@ -13,7 +13,7 @@ from ..report.plots import plot_confusion_matrix, plot_image_grid
 if TYPE_CHECKING:  # pragma: no cover
     from .base import RunResult
 
-__all__ = ["classification_figures", "gradcam_figure"]
+__all__ = ["classification_figures", "gradcam_figure", "detection_figures"]
 
 
 def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
@@ -78,3 +78,33 @@ def gradcam_figure(model: torch.nn.Module, images: torch.Tensor, labels: list[in
     return plot_overlays(images.float().cpu(), maps.float().cpu(), titles, run_dir, name=name,
                          caption=f"Grad-CAM of the predicted class on {len(images)} test images (layer {layer}): "
                                  "red marks where the feature maps raise the class score most (notes 3.5.2.2)")
+
+
+def detection_figures(result: RunResult, *, n_examples: int = 8, score_threshold: float = 0.5) -> None:
+    """The test split's precision-recall curves at IoU 0.5 and a grid of test images with true and found boxes.
+
+    For a :class:`~an2dl.tasks.DetectionTask` run (notes §3.5.4): the curves are the task's ``pr_curve_50``
+    artifact of the test evaluation (:func:`an2dl.report.detection.plot_pr_curves`); the examples are the
+    first ``n_examples`` test images, detected here (:func:`an2dl.report.detection.plot_detection_examples`).
+    """
+    from ..data.batch import collate_images
+    from ..report.detection import plot_detection_examples, plot_pr_curves
+
+    trainer, data, task = result.trainer, result.data, result.task
+    if trainer is None or data is None or task is None or data.test is None:
+        return
+    names = list(getattr(task, "class_names", None) or getattr(data.test, "class_names", None) or [])
+    curves = trainer.eval_artifacts.get("test/pr_curve_50")
+    if curves is not None and names:
+        plot_pr_curves(curves, names, result.run_dir)
+    samples = [data.test[i] for i in range(min(n_examples, len(data.test)))]
+    if not samples or not names:
+        return
+    images = [s[0] for s in samples]
+    was_training = task.training
+    task.eval()
+    with torch.no_grad():
+        detections = task.predict_step(collate_images(samples).to(trainer.device), None)
+    task.train(was_training)
+    plot_detection_examples(images, [{k: v.cpu() for k, v in d.items()} for d in detections],
+                            [s[1] for s in samples], names, result.run_dir, score_threshold=score_threshold)

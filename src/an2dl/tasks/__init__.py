@@ -1,6 +1,7 @@
 """Tasks: how each kind of model is trained and evaluated (DESIGN §5)."""
 
 from .classification import ClassificationTask
+from .detection import DetectionTask
 from .generative import AutoencoderTask, GANTask, VAETask
 from .kinds import TASK_KINDS, kind_of, task_for_kind
 from .localization import LocalizationTask
@@ -15,6 +16,7 @@ __all__ = [
     "AutoencoderTask",
     "BinaryClassificationTask",
     "ClassificationTask",
+    "DetectionTask",
     "GANTask",
     "LanguageModelTask",
     "LocalizationTask",

@@ -15,6 +15,7 @@ from ..engine.task import Task
 from ..errors import ConfigError
 from ..registry import close_matches
 from .classification import ClassificationTask
+from .detection import DetectionTask
 from .generative import AutoencoderTask, GANTask, VAETask
 from .localization import LocalizationTask
 from .metric import MetricLearningTask
@@ -50,6 +51,7 @@ TASK_KINDS: dict[str, type[Task]] = _table((
     GANTask,
     SegmentationTask,
     LocalizationTask,
+    DetectionTask,
     MetricLearningTask,
     PoseTask,
     Seq2SeqTask,

@@ -47,7 +47,7 @@ from ..core import ArrayDataset, ClassificationInfo, DataSplits
 from ..registry import register_dataset
 from ._common import image_pipeline
 
-__all__ = ["raccoon", "read_voc_boxes", "raccoon_root"]
+__all__ = ["raccoon", "read_voc_boxes", "read_voc_objects", "raccoon_root", "raccoon_split"]
 
 
 def raccoon_root(root: str | os.PathLike | None = None) -> Path:
@@ -71,6 +71,37 @@ def raccoon_root(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def read_voc_objects(path: str | os.PathLike) -> tuple[str, tuple[int, int], torch.Tensor, list[str]]:
+    """One Pascal VOC annotation as stored: the image's file name, its ``(H, W)``, the boxes and their class names.
+
+    The boxes are not checked against the image (:func:`read_voc_boxes` and the detection loaders of
+    :mod:`an2dl.data.datasets.detection_files` each apply their own rule); an annotation without
+    ``<object>`` gives ``[0, 4]`` boxes and no names.
+
+    Returns:
+        ``(filename, (H, W), boxes [N, 4] float32 (x1, y1, x2, y2), names)``, VOC's pixel coordinates as stored.
+
+    Raises:
+        DataError: unreadable XML, a missing or non-numeric field (the message names the file).
+    """
+    path = Path(path)
+    try:
+        doc = ET.parse(path).getroot()
+        filename = doc.findtext("filename") or ""
+        width, height = int(doc.findtext("size/width") or 0), int(doc.findtext("size/height") or 0)
+        objects = list(doc.iter("object"))
+        rows = [[float(o.findtext(f"bndbox/{k}") or "nan") for k in ("xmin", "ymin", "xmax", "ymax")]
+                for o in objects]
+        names = [(o.findtext("name") or "").strip() for o in objects]
+    except (ET.ParseError, ValueError) as e:
+        raise DataError(f"{path}: not a readable Pascal VOC annotation ({e})") from None
+    if not filename or width <= 0 or height <= 0:
+        raise DataError(f"{path}: a Pascal VOC annotation needs <filename> and a positive <size>; got filename "
+                        f"{filename!r}, width {width}, height {height}")
+    boxes = torch.tensor(rows, dtype=torch.float32).reshape(-1, 4)
+    return filename, (height, width), boxes, names
+
+
 def read_voc_boxes(path: str | os.PathLike) -> tuple[str, tuple[int, int], torch.Tensor]:
     """One Pascal VOC annotation: the image's file name, its ``(H, W)`` and its boxes.
 
@@ -82,20 +113,9 @@ def read_voc_boxes(path: str | os.PathLike) -> tuple[str, tuple[int, int], torch
             ``xmax <= xmin`` / ``ymax <= ymin`` (the message names the file and the box).
     """
     path = Path(path)
-    try:
-        doc = ET.parse(path).getroot()
-        filename = doc.findtext("filename") or ""
-        width, height = int(doc.findtext("size/width") or 0), int(doc.findtext("size/height") or 0)
-        rows = [[float(o.findtext(f"bndbox/{k}") or "nan") for k in ("xmin", "ymin", "xmax", "ymax")]
-                for o in doc.iter("object")]
-    except (ET.ParseError, ValueError) as e:
-        raise DataError(f"{path}: not a readable Pascal VOC annotation ({e})") from None
-    if not filename or width <= 0 or height <= 0:
-        raise DataError(f"{path}: a Pascal VOC annotation needs <filename> and a positive <size>; got filename "
-                        f"{filename!r}, width {width}, height {height}")
-    if not rows:
+    filename, (height, width), boxes, _ = read_voc_objects(path)
+    if not len(boxes):
         raise DataError(f"{path}: no <object> with a <bndbox>; a localisation sample needs one")
-    boxes = torch.tensor(rows, dtype=torch.float32)
     for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
         if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
             raise DataError(f"{path}: box {i} (xmin, ymin, xmax, ymax) = ({x1:g}, {y1:g}, {x2:g}, {y2:g}) must lie "
@@ -109,6 +129,22 @@ def _split_names(root: Path, csv_name: str) -> list[str]:
         raise DataNotFoundError(f"raccoon data in {root} lacks {csv_name}, which fixes the train/test split")
     with path.open(newline="") as f:
         return list(dict.fromkeys(row["filename"] for row in csv.DictReader(f)))
+
+
+def raccoon_split(root: Path, val_count: int, seed: int, *, owner: str = "raccoon") -> dict[str, list[str]]:
+    """The photo names of each part: the README's fixed 160/40 split, ``val_count`` training photos drawn with
+    ``seed`` for validation (the same photos for every raccoon data set of one seed).
+
+    Raises:
+        ConfigError: ``val_count`` outside ``[0, 160)`` (the message names ``owner``).
+    """
+    train_names, test_names = _split_names(root, "train_labels.csv"), _split_names(root, "test_labels.csv")
+    if not 0 <= val_count < len(train_names):
+        raise ConfigError(f"{owner} val_count must be in [0, {len(train_names)}); got {val_count}")
+    order = torch.randperm(len(train_names), generator=seeded_generator(seed, "raccoon", "val"))
+    val_set = {train_names[i] for i in order[:val_count].tolist()}
+    return {"train": [n for n in train_names if n not in val_set], "val": [n for n in train_names if n in val_set],
+            "test": list(test_names)}
 
 
 def _crop(image: torch.Tensor, box: torch.Tensor, size: int, g: torch.Generator, lo: float, hi: float,
@@ -168,13 +204,7 @@ def raccoon(*, root: str | os.PathLike | None = None, size: int = 96, train_crop
         raise ConfigError(f"raccoon crop_min and crop_max must satisfy 1 <= crop_min <= crop_max; got "
                           f"{crop_min!r}, {crop_max!r}")
     path = raccoon_root(root)
-    train_names, test_names = _split_names(path, "train_labels.csv"), _split_names(path, "test_labels.csv")
-    if not 0 <= val_count < len(train_names):
-        raise ConfigError(f"raccoon val_count must be in [0, {len(train_names)}); got {val_count}")
-    order = torch.randperm(len(train_names), generator=seeded_generator(seed, "raccoon", "val"))
-    val_set = {train_names[i] for i in order[:val_count].tolist()}
-    parts: dict[str, list[str]] = {"train": [n for n in train_names if n not in val_set],
-                                   "val": [n for n in train_names if n in val_set], "test": list(test_names)}
+    parts = raccoon_split(path, val_count, seed)
     out: dict[str, ArrayDataset | None] = {}
     for part, names in parts.items():
         xs, bs = [], []

@@ -46,7 +46,7 @@ from ..core import ArrayDataset, DatasetInfo, DataSplits
 from ..download import RemoteFile, locate, read_verified
 from ..registry import register_dataset
 from ..text import Vocabulary, WordTokenizer
-from ..text.specials import EOS, PAD
+from ..text.specials import EOS, PAD, UNK
 
 __all__ = ["TranslationInfo", "eng_fra", "multi30k", "encode_pairs", "read_eng_fra", "read_multi30k"]
 
@@ -146,12 +146,11 @@ def encode_pairs(pairs: list[tuple[list[str], list[str]]], src_vocab: Vocabulary
     src = torch.full((len(pairs), max(s_len, 1)), PAD, dtype=torch.long)
     tgt = torch.full((len(pairs), t_len), PAD, dtype=torch.long)
     lengths = torch.empty(len(pairs), dtype=torch.long)
-    unk_s, unk_t = src_vocab.stoi["<unk>"], tgt_vocab.stoi["<unk>"]
     for i, (s, t) in enumerate(pairs):
         if not s:
             raise DataError(f"pair {i} has an empty source sentence (target {' '.join(t)!r})")
-        src[i, : len(s)] = torch.tensor([src_vocab.stoi.get(w, unk_s) for w in s])
-        tgt[i, : len(t)] = torch.tensor([tgt_vocab.stoi.get(w, unk_t) for w in t], dtype=torch.long)
+        src[i, : len(s)] = torch.tensor([src_vocab.stoi.get(w, UNK) for w in s])
+        tgt[i, : len(t)] = torch.tensor([tgt_vocab.stoi.get(w, UNK) for w in t], dtype=torch.long)
         tgt[i, len(t)] = EOS
         lengths[i] = len(s)
     return ArrayDataset(src, lengths, tgt)

@@ -5,3 +5,25 @@ Every detector here keeps torchvision's contract: ``model(images, targets)`` in 
 named loss terms, ``model(images)`` in evaluation mode a list of per-image dicts with ``boxes`` (x1, y1, x2, y2 in
 pixels), ``labels`` (1..C, 0 being the background) and ``scores``.
 """
+
+from .anchors import AnchorGenerator, base_anchors
+from .faster_rcnn import (
+    FasterRCNN,
+    FastRCNN,
+    fast_rcnn,
+    faster_rcnn,
+    from_torchvision_state_dict,
+    to_torchvision_state_dict,
+)
+from .matching import match_boxes, sample_balanced
+from .rcnn import RCNN, WarpedCrops, rcnn
+from .roi_heads import FastRCNNPredictor, RoIHeads, RoIPooler, TwoMLPHead
+from .rpn import RegionProposalNetwork, RPNHead
+from .sliding_window import SlidingWindowDetector, sliding_window, window_boxes, window_counts
+from .yolo import YOLO, kmeans_anchors, yolo
+
+__all__ = ["YOLO", "kmeans_anchors", "yolo", "SlidingWindowDetector", "sliding_window", "window_boxes", "window_counts",
+           "AnchorGenerator", "base_anchors", "FasterRCNN", "FastRCNN", "faster_rcnn", "fast_rcnn",
+           "to_torchvision_state_dict", "from_torchvision_state_dict", "match_boxes", "sample_balanced",
+           "FastRCNNPredictor", "RoIHeads", "RoIPooler", "TwoMLPHead", "RegionProposalNetwork", "RPNHead",
+           "RCNN", "WarpedCrops", "rcnn"]

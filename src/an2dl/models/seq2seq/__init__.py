@@ -2,7 +2,13 @@
 image captioner, and the retrieval chatbot."""
 
 from .captioner import ImageCaptioner, caption_rnn
-from .encoder_decoder import AttentionDecoderModel, EncoderDecoder, RecurrentDecoder, RecurrentEncoder, seq2seq_rnn
+from .encoder_decoder import (
+           AttentionDecoderModel,
+           EncoderDecoder,
+           RecurrentDecoder,
+           RecurrentEncoder,
+           seq2seq_rnn,
+)
 from .retrieval import RetrievalBot
 
 __all__ = ["AttentionDecoderModel", "EncoderDecoder", "ImageCaptioner", "RecurrentDecoder", "RecurrentEncoder",

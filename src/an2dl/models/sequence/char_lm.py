@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...errors import ConfigError
 from ...nn.decoding import check_sampling, sample_next_token
 from ...nn.recurrent import Recurrent, RecurrentState, recurrent_layer
 from .._checks import check_positive_int, check_probability

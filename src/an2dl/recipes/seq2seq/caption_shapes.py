@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ...data import get_dataset
 from ...data.core import DataSplits
-from ...data.text.specials import EOS, PAD
+from ...data.text.specials import PAD
 from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
 from ...models import get_model
@@ -156,7 +156,7 @@ class CaptionShapes(ComparisonRecipe):
             ax = fig.add_subplot(1, n + 1, k + 2)
             ax.imshow(image[0].permute(1, 2, 0).numpy())
             ax.imshow(maps[k].numpy(), cmap="magma", alpha=0.6)
-            ax.set_title(words[k] if caption[0, k] != EOS else "<eos>", fontsize=8)
+            ax.set_title(words[k], fontsize=8)
             ax.axis("off")
         save_figure(fig, run_dir, "caption_attention",
                     "Where the attending captioner looks while writing each word of a held-out scene's caption "

@@ -1,0 +1,77 @@
+"""What the detection recipes share: the synthetic shapes' settings and loader, mAP of a detector on a data set,
+and the plot of the loss terms (notes §3.5.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ...data import DataSplits, get_dataset
+from ...engine.detection_metrics import MeanAveragePrecision
+from ...errors import ConfigError
+
+__all__ = ["ShapesDetectionData", "load_shapes_detection", "detection_map", "plot_loss_terms"]
+
+
+@dataclass
+class ShapesDetectionData:
+    """The synthetic detection shapes (:func:`an2dl.data.datasets.shapes_detection.shapes_detection`)."""
+
+    n_train: int = 512  # training images
+    n_val: int = 128  # validation images (val/map each epoch)
+    n_test: int = 128  # held-out images of the reported figures
+    size: int = 64  # image side in pixels
+    max_objects: int = 4  # 0..max_objects objects per image
+    scale: list[float] = field(default_factory=lambda: [0.08, 0.2])  # object radius range, fraction of the side
+    noise: float = 0.05  # Gaussian pixel noise
+    seed: int = 0  # seed of the images
+
+
+def load_shapes_detection(d: ShapesDetectionData) -> DataSplits:
+    """``shapes-detection`` with the settings of ``d``."""
+    if len(d.scale) != 2:
+        raise ConfigError(f"data.scale must be [lo, hi]; got {d.scale!r}")
+    return get_dataset("shapes-detection", n_train=d.n_train, n_val=d.n_val, n_test=d.n_test, size=d.size,
+                       max_objects=d.max_objects, scale=tuple(d.scale), noise=d.noise, seed=d.seed)
+
+
+def detection_map(model: torch.nn.Module, data: Any, detect=None, *, batch_size: int = 32) -> dict[str, float]:
+    """``map``, ``map_50`` and ``map_75`` of ``detect(images)`` (default: the model in evaluation mode) on ``data``."""
+    from ...data.batch import collate_images
+
+    metric = MeanAveragePrecision()
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            batch = collate_images([data[i] for i in range(start, min(start + batch_size, len(data)))])
+            preds = detect(batch.inputs) if detect is not None else model(batch.inputs)
+            metric.update([{k: p[k] for k in ("boxes", "scores", "labels")} for p in preds],
+                          [{k: t[k] for k in ("boxes", "labels")} for t in batch.targets])
+    model.train(was_training)
+    out = metric.compute()
+    return {k: float(out[k]) for k in ("map", "map_50", "map_75")}
+
+
+def plot_loss_terms(history: list[dict[str, Any]], run_dir: Any, terms: tuple[str, ...], caption: str) -> None:
+    """The training means of the loss ``terms`` per epoch (``plots/loss_terms.png``), log scale."""
+    from ...report.plots import figure, save_figure
+
+    rows = [r for r in history if any(f"train/{t}" in r for t in terms)]
+    if not rows:
+        return
+    fig = figure(figsize=(5, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for t in terms:
+        pts = [(r["epoch"], r[f"train/{t}"]) for r in rows if r.get(f"train/{t}") is not None and r[f"train/{t}"] > 0]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-o", ms=3, label=t)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss term")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, run_dir, "loss_terms", caption)
