@@ -20,8 +20,7 @@ def test_attention_benchmark_reports_time_and_memory_ratios(capsys):
     t = result["transformer"]
     assert t["ours_tokens_per_s"] > 0 and t["torch_tokens_per_s"] > 0
     assert t["ratio_ours_vs_torch"] == t["ours_s"] / t["torch_s"]
-    # a loose bound: at these tiny sizes on a shared machine the ratio is mostly noise (full size: docs/decisions.md)
-    assert t["ratio_ours_vs_torch"] < 4.0
+    # the ratio itself is the benchmark's to report (full size: docs/decisions.md), not a test's
 
 
 def test_peak_tensor_bytes_counts_what_is_alive_at_once():
