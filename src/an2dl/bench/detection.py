@@ -22,10 +22,11 @@ def detection(quick: bool = False) -> dict:
     learning rate 10⁻³, the same images for all) so that its scores, and with them the number of boxes its NMS
     sorts, are those of a working detector — an untrained two-stage detector passes thousands of near-tied
     boxes to NMS and times nothing useful.  The time is the forward pass and the decoding (proposals, RoI
-    pooling, NMS) on one thread, best of three passes over the images in batches of 32.  ``ratio_<name>`` is
-    the detector's images/s over Faster R-CNN's: the single-shot YOLO against the two-stage detector, the
-    trade-off of the notes.  The box operations themselves are measured by ``an2dl bench ops`` (NMS of 10⁴
-    boxes, RoIAlign of 10³ RoIs).  ``quick`` times 8 images of untrained detectors (a check of the mechanics).
+    pooling, NMS; R-CNN's selective search too, its proposal cache off) on one thread, best of three passes
+    over the images in batches of 32.  ``ratio_<name>`` is the detector's images/s over Faster R-CNN's: the
+    single-shot YOLO against the two-stage detector, the trade-off of the notes.  The box operations
+    themselves are measured by ``an2dl bench ops`` (NMS of 10⁴ boxes, RoIAlign of 10³ RoIs).  ``quick``
+    times 8 images of untrained detectors (a check of the mechanics).
     """
     from ..data import get_dataset
     from ..data.batch import collate_images
@@ -44,7 +45,9 @@ def detection(quick: bool = False) -> dict:
         if name not in MODELS:
             continue
         torch.manual_seed(0)
-        model = get_model(name, num_classes=4)
+        # R-CNN keeps the proposals of images it has seen; the timed passes repeat the images, so without
+        # this the selective search of the held-out images would be timed once and then read from the cache
+        model = get_model(name, num_classes=4, **({"cache_size": 0} if name == "rcnn" else {}))
         params = sum(p.numel() for p in model.parameters())
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.train()
