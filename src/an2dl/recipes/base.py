@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +36,7 @@ from ..engine.trainer import Trainer
 from ..errors import CheckpointError, ConfigError
 from ..registry import Registry
 from .config import from_dict, resolve, standard_callbacks, to_dict, trainer_kwargs, upgrade_stored
+from .result import RunResult
 
 __all__ = [
     "Recipe",
@@ -72,20 +72,6 @@ def input_preprocessing(info: DatasetInfo) -> dict[str, Any]:
         preprocessing["mean"] = [float(m) for m in info.mean]
     preprocessing.update(info.preprocess)
     return preprocessing
-
-
-@dataclass
-class RunResult:
-    """What :func:`run` returns."""
-
-    recipe: str
-    run_dir: Path
-    metrics: dict[str, Any]
-    config: Any = None
-    task: Task | None = None
-    data: DataSplits | None = None
-    trainer: Trainer | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Recipe:
@@ -167,7 +153,9 @@ class Recipe:
             config={"recipe": self.name, **to_dict(cfg)},
         )
 
-    def run(self, cfg: Any, run_dir: Path, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    def run(
+        self, cfg: Any, run_dir: Path, *, resume: bool = False, progress: bool | None = None
+    ) -> RunResult:
         """Train, evaluate on the test split, export and report."""
         seed_everything(cfg.trainer.seed)
         task, data = self.build(cfg)
@@ -358,7 +346,9 @@ def run(
     recipe = get_recipe(name)
     cfg = resolve(recipe.Config, config_file=config_file, overrides=overrides)
     if is_secondary_process():  # a process of a multi-process run: rank 0 owns and prepares the directory
-        return recipe.run(cfg, Path(run_dir) if run_dir is not None else new_run_dir(name, runs_root), progress=progress)
+        return recipe.run(
+            cfg, Path(run_dir) if run_dir is not None else new_run_dir(name, runs_root), progress=progress
+        )
     if run_dir is not None:
         path, created = Path(run_dir), not Path(run_dir).exists()
     else:
@@ -398,8 +388,10 @@ def resume(run_dir: str | os.PathLike, *, progress: bool | None = None) -> RunRe
     run_dir = Path(run_dir)
     recipe, cfg = load_run_config(run_dir)
     if recipe.cannot_resume:
-        raise CheckpointError(f"{recipe.name} runs cannot be resumed: {recipe.cannot_resume}; "
-                              f"start a new run with: an2dl run {recipe.name}")
+        raise CheckpointError(
+            f"{recipe.name} runs cannot be resumed: {recipe.cannot_resume}; "
+            f"start a new run with: an2dl run {recipe.name}"
+        )
     if not (run_dir / "checkpoints").is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoints to resume from")
     if is_secondary_process():  # a process of a multi-process run: rank 0 owns the directory

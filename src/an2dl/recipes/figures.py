@@ -11,7 +11,7 @@ from ..data.core import ArrayDataset, subset
 from ..report.plots import plot_confusion_matrix, plot_image_grid
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import RunResult
+    from .result import RunResult
 
 __all__ = ["classification_figures", "gradcam_figure", "detection_figures"]
 
@@ -50,8 +50,15 @@ def classification_figures(result: RunResult, *, n_samples: int = 32) -> None:
         gradcam_figure(model, x[:8].to(trainer.device, dtype), y[:8].tolist(), names, result.run_dir)
 
 
-def gradcam_figure(model: torch.nn.Module, images: torch.Tensor, labels: list[int], names: list[str],
-                   run_dir, *, name: str = "gradcam_test") -> Path | None:
+def gradcam_figure(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: list[int],
+    names: list[str],
+    run_dir,
+    *,
+    name: str = "gradcam_test",
+) -> Path | None:
     """Grad-CAM overlays of the predicted class for a few test images (notes §3.5.2.2), when the model has a
     convolutional layer with a spatial map; ``None`` (no figure) otherwise.
 
@@ -75,9 +82,15 @@ def gradcam_figure(model: torch.nn.Module, images: torch.Tensor, labels: list[in
     scores = out[0] if isinstance(out, (tuple, list)) else out
     pred = scores.argmax(dim=1).tolist()
     titles = [f"{names[p]}" + ("" if p == t else f" (true {names[t]})") for p, t in zip(pred, labels)]
-    return plot_overlays(images.float().cpu(), maps.float().cpu(), titles, run_dir, name=name,
-                         caption=f"Grad-CAM of the predicted class on {len(images)} test images (layer {layer}): "
-                                 "red marks where the feature maps raise the class score most (notes 3.5.2.2)")
+    return plot_overlays(
+        images.float().cpu(),
+        maps.float().cpu(),
+        titles,
+        run_dir,
+        name=name,
+        caption=f"Grad-CAM of the predicted class on {len(images)} test images (layer {layer}): "
+        "red marks where the feature maps raise the class score most (notes 3.5.2.2)",
+    )
 
 
 def detection_figures(result: RunResult, *, n_examples: int = 8, score_threshold: float = 0.5) -> None:
@@ -106,5 +119,11 @@ def detection_figures(result: RunResult, *, n_examples: int = 8, score_threshold
     with torch.no_grad():
         detections = task.predict_step(collate_images(samples).to(trainer.device), None)
     task.train(was_training)
-    plot_detection_examples(images, [{k: v.cpu() for k, v in d.items()} for d in detections],
-                            [s[1] for s in samples], names, result.run_dir, score_threshold=score_threshold)
+    plot_detection_examples(
+        images,
+        [{k: v.cpu() for k, v in d.items()} for d in detections],
+        [s[1] for s in samples],
+        names,
+        result.run_dir,
+        score_threshold=score_threshold,
+    )
