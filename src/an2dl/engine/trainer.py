@@ -84,6 +84,12 @@ class Trainer:
         num_nodes: machines the run spans, passed to Lightning Fabric: ``devices`` processes on
             each, ``devices * num_nodes`` in all, started by ``torchrun`` or SLURM (``srun``).
         num_workers: DataLoader worker processes.
+        channels_last: keep the model's 4-D weights and the batches' 4-D floating-point tensors in the
+            ``channels_last`` memory format (NHWC), the layout that convolution kernels of GPUs with tensor cores
+            and of oneDNN on CPUs run fastest in; values are unchanged, only the layout in memory.
+        compile: compile the forward of each of the task's modules with :func:`torch.compile` for this fit
+            (the first steps pay the compilation; the modules' names and state dicts are unchanged, and the
+            plain forward is back once ``fit`` returns, so export and ``predict`` see the eager model).
         progress: show a progress bar (``None``: only when stderr is a terminal).
         checkpoint: add a default ``Checkpoint`` callback (every epoch, keep the
             last) when ``run_dir`` is set and none is given.
@@ -112,6 +118,8 @@ class Trainer:
         strategy: str = "auto",
         precision: str = "32-true",
         num_workers: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
         progress: bool | None = None,
         checkpoint: bool = True,
         config: dict[str, Any] | None = None,
@@ -130,6 +138,9 @@ class Trainer:
             raise ConfigError(f"Trainer seed must be a non-negative integer; got {seed!r}")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ConfigError(f"Trainer num_workers must be an integer >= 0; got {num_workers!r}")
+        for flag, value in (("channels_last", channels_last), ("compile", compile)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"Trainer {flag} must be true or false; got {value!r}")
         if isinstance(callbacks, Callback):
             name = type(callbacks).__name__
             raise ConfigError(f"Trainer callbacks must be a list of Callback instances; got one {name}, not in a list "
@@ -149,6 +160,7 @@ class Trainer:
         self.accelerator, self.devices, self.strategy, self.precision = accelerator, devices, strategy, precision
         self.num_nodes = num_nodes
         self.num_workers = num_workers
+        self.channels_last, self.compile = channels_last, compile
         self.progress = progress
         self.checkpoint = checkpoint
         self.config = config or {}
@@ -260,6 +272,8 @@ class Trainer:
         # a dataset may ask for weighted sampling (class balancing) through a `sample_weights` attribute
         self._sample_weights = getattr(train, "sample_weights", None)
         self.task = task
+        if self.channels_last:
+            task.to(memory_format=torch.channels_last)
         self._module = self.fabric.setup_module(task)
         for name in ("training_step", "validation_step", "test_step", "predict_step"):
             self._module.mark_forward_method(name)
@@ -330,6 +344,8 @@ class Trainer:
         )
 
     def _to_device(self, batch: Any) -> Any:
+        if self.channels_last:
+            batch = _channels_last(batch)
         if self.device.type == "cpu":
             return batch
         if isinstance(batch, Batch):
@@ -391,6 +407,7 @@ class Trainer:
             self._call("on_fit_start")
             if resuming:
                 restore_state(self, data)
+            compiled = _compile_forwards(task) if self.compile else []
             try:
                 while not self._done():
                     self._train_epoch()
@@ -399,6 +416,8 @@ class Trainer:
                 raise
             finally:
                 self._fitting = False
+                for module in compiled:
+                    del module.forward  # the class's eager forward again
             self._call("on_fit_end")
         finally:
             if lock is not None:
@@ -680,6 +699,34 @@ def close_process_group() -> None:
 
 # set for every process by torchrun (RANK, WORLD_SIZE), SLURM (SLURM_NTASKS) or on each node by hand (NODE_RANK)
 _NODE_LAUNCH_VARS = ("WORLD_SIZE", "SLURM_NTASKS", "NODE_RANK")
+
+
+def _channels_last(batch: Any) -> Any:
+    """``batch`` with every 4-D floating-point tensor (images, feature maps) in the channels_last layout."""
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 and batch.is_floating_point() else batch
+    if isinstance(batch, Batch):
+        return Batch({k: _channels_last(v) for k, v in batch.items()}, size=batch._size)
+    if isinstance(batch, dict):
+        return {k: _channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_channels_last(v) for v in batch)
+    return batch
+
+
+def _compile_forwards(task: Task) -> list[torch.nn.Module]:
+    """Compile the forward of each of ``task``'s child modules that holds parameters, in place.
+
+    The compiled function is set as the module's instance attribute ``forward``, so ``module(x)`` runs it while
+    the module's names, parameters and state dict stay those of the eager module (``torch.compile(module)``
+    would wrap it and prefix every key with ``_orig_mod.``); deleting the attribute restores the eager forward.
+    """
+    compiled = []
+    for _, module in task.named_children():
+        if any(True for _ in module.parameters()):
+            module.forward = torch.compile(module.forward)
+            compiled.append(module)
+    return compiled
 
 
 def _check_multi_node_launch(num_nodes: int) -> None:

@@ -58,6 +58,8 @@ class TrainerConfig:
     strategy: str = "auto"  # "auto", "ddp", "fsdp", ...
     precision: str = "32-true"  # "32-true", "bf16-mixed", "16-mixed"
     num_workers: int = 0  # DataLoader worker processes
+    channels_last: bool = False  # NHWC layout of 4-D weights and batches (faster convolutions on GPUs, oneDNN)
+    compile: bool = False  # torch.compile the task's modules for the fit
     time_budget_s: float | None = None  # stop training after this many seconds
 
 

@@ -255,11 +255,17 @@ class Recurrent(nn.Module):
             if not isinstance(state, torch.Tensor):
                 raise TypeError(f"{owner} state must be a tensor {expected}; got {type(state).__name__}")
             parts = [state]
-        for name, s in zip(("h", "c"), parts):
+        # under mixed precision a state made by a layer that autocast runs in the lower precision (a Linear
+        # from image features, say) meets an input kept in float32: the state follows the input, as torch.nn's
+        # recurrent layers do under autocast
+        autocast = torch.is_autocast_enabled(x.device.type)
+        for i, (name, s) in enumerate(zip(("h", "c"), parts)):
             if not isinstance(s, torch.Tensor):
                 raise TypeError(f"{owner} state {name} must be a tensor {expected}; got {type(s).__name__}")
             if tuple(s.shape) != shape:
                 raise ValueError(f"{owner} state {name} must have shape {expected}; got {list(s.shape)}")
+            if autocast and s.device == x.device and s.dtype != x.dtype and s.is_floating_point():
+                parts[i] = s = s.to(x.dtype)
             if s.dtype != x.dtype or s.device != x.device:
                 raise ValueError(f"{owner} state {name} must have the input's dtype and device ({x.dtype}, {x.device}); "
                                  f"got ({s.dtype}, {s.device})")
