@@ -10,7 +10,7 @@ shapes, parameters, FLOPs) and the learned first-layer filters.
 0.25): 58,800 training images (1,200 kept for validation), 11 epochs of Adam
 in batches of 256 with a one-cycle schedule (peak 6e-3), label smoothing 0.1,
 rotation ±10°, shift ±10 % and zoom ±10 % switched off for the last epoch,
-channels-last memory layout.  Test accuracy on the 10,000 MNIST test images:
+channels-last memory layout (``trainer.channels_last``).  Test accuracy on the 10,000 MNIST test images:
 99.50 % (trainer seed 0) and 99.52 % (seed 1); seed 1 trained in 126 s on two
 threads (2 CPU cores).  Ten epochs take 110 s for 99.49 % (seed 0); batches of
 128 with a peak of 4e-3 and ten epochs gave 99.47 % (seeds 0 and 1) in 122 s.
@@ -90,8 +90,6 @@ class PlainCNNRecipe(Recipe):
     def build(self, cfg):
         data = load_image_data(cfg.data)
         model = build_plain_cnn(cfg.model, data)
-        if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
         batched, per_sample = build_augmentation(cfg.augment, data.info.num_classes)
         if per_sample is not None:
             data.train = AugmentedDataset(data.train, per_sample, seed=cfg.trainer.seed)
@@ -130,7 +128,6 @@ class CNNDigitsConfig(RunSettings):
     checkpoint: CheckpointConfig = field(default_factory=lambda: CheckpointConfig(every_n_epochs=10))
     label_smoothing: float = 0.0  # cross-entropy against (1 - eps) one-hot + eps / K
     clean_final_epochs: int = 0  # last epochs trained without augmentation
-    channels_last: bool = False  # NHWC memory layout (faster convolutions on CPU)
 
 
 @register_recipe
@@ -152,10 +149,10 @@ class CNNMNISTConfig(RunSettings):
     optim: OptimizerSpec = field(
         default_factory=lambda: OptimizerSpec("adam", lr=3e-3, schedule=ScheduleSpec("onecycle", interval="step", max_lr=6e-3))
     )
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=11, batch_size=256))
+    # NHWC memory layout: faster convolutions on CPU (oneDNN)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=11, batch_size=256, channels_last=True))
     label_smoothing: float = 0.1  # cross-entropy against (1 - eps) one-hot + eps / K
     clean_final_epochs: int = 1  # last epochs trained without augmentation
-    channels_last: bool = True  # NHWC memory layout (faster convolutions on CPU)
 
 
 @register_recipe
