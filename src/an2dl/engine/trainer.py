@@ -234,6 +234,7 @@ class Trainer:
         from lightning_fabric import Fabric
 
         _check_multi_node_launch(self.num_nodes)
+        _check_strategy(self.strategy)
         self.fabric = Fabric(
             accelerator=self.accelerator,
             devices=self.devices,
@@ -727,6 +728,22 @@ def _compile_forwards(task: Task) -> list[torch.nn.Module]:
             module.forward = torch.compile(module.forward)
             compiled.append(module)
     return compiled
+
+
+#: strategies that shard parameters across processes
+_SHARDING_STRATEGIES = ("fsdp", "model_parallel", "deepspeed")
+
+
+def _check_strategy(strategy: Any) -> None:
+    """Refuse strategies that shard the parameters: checkpoints, evaluation and export read the task's full
+    state dict on rank 0, which a sharded model does not hold (docs/scaling.md, "FSDP")."""
+    name = strategy if isinstance(strategy, str) else type(strategy).__name__
+    if any(s in name.lower().replace("strategy", "") for s in _SHARDING_STRATEGIES):
+        raise ConfigError(
+            f"Trainer strategy={name!r} shards the parameters across processes, which an2dl does not support yet: "
+            "its checkpoints and exports hold the full state written by rank 0, and gathering sharded "
+            "parameters and optimiser state is not built; use strategy='ddp' (docs/scaling.md, FSDP)"
+        )
 
 
 def _check_multi_node_launch(num_nodes: int) -> None:
