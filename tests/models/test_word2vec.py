@@ -11,7 +11,9 @@ import torch
 
 from an2dl.errors import ConfigError, DataError, TrainingDiverged
 from an2dl.models.language import UnknownWordError, Word2Vec, WordVectors
+from an2dl.models.language import word2vec as word2vec_module
 from an2dl.models.language.word2vec import (
+    context_pairs,
     huffman_codes,
     keep_probabilities,
     sigmoid_pairs_step,
@@ -103,6 +105,84 @@ def test_training_is_deterministic_for_a_seed():
     a = Word2Vec(dim=8, min_count=1, epochs=1, seed=3).fit(_toy_corpus(100)).wv_.vectors
     b = Word2Vec(dim=8, min_count=1, epochs=1, seed=3).fit(_toy_corpus(100)).wv_.vectors
     np.testing.assert_array_equal(a, b)
+
+
+def test_context_pairs_equal_the_reference_loop():
+    """The vectorised pair builder gives the pairs of word2vec.c's loop, in the same order."""
+    rng = np.random.default_rng(0)
+    lengths = [1, 7, 3, 12, 2, 9]
+    sid = np.repeat(np.arange(len(lengths)), lengths)
+    max_window = 4
+    b = rng.integers(1, max_window + 1, size=len(sid))
+    expected = []
+    for i in range(len(sid)):
+        for o in range(-b[i], b[i] + 1):
+            j = i + o
+            if o != 0 and 0 <= j < len(sid) and sid[j] == sid[i]:
+                expected.append((i, j))
+    centre, context = context_pairs(sid, b, max_window)
+    assert list(zip(centre.tolist(), context.tolist())) == expected
+    assert context_pairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 3)[0].shape == (0,)
+    with pytest.raises(ConfigError, match="windows must lie in 1..max_window=4"):
+        context_pairs(sid, b + 1, max_window)
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_a_batch_of_the_trainer_equals_the_update_rule_written_as_a_loop(architecture):
+    """One batch of the vectorised trainer (pairs, embedding-bag means, index_add_) against the per-example loop.
+
+    Every example of a batch reads the weights from before the batch and the steps are summed: for CBOW
+    ``h = mean_{c in ctx} C[c]``, ``g_j = (y_j - s(U[j].h)) m_j lr``, ``U[j] += g_j h`` and every context row
+    gets the whole ``sum_j g_j U[j]``; skip-gram is the same with ``h = C[centre]`` predicting each context word.
+    """
+    import copy
+
+    m = Word2Vec(architecture=architecture, dim=6, window=2, negative=3, min_count=1, epochs=1, sample=0,
+                 batch_size=1000, seed=0).fit(_toy_corpus(20))
+    rng, gen = np.random.default_rng(5), torch.Generator().manual_seed(5)
+    tok = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], dtype=np.int64)
+    sid = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 3])
+    w_in, w_out = m.w_in_.clone().double(), m.w_out_.clone().double()
+    rng_ref, gen_ref = copy.deepcopy(rng), torch.Generator().manual_seed(5)
+    m._train_chunk(tok, sid, rng, gen, 0.1, 0.1)
+
+    b = rng_ref.integers(1, 3, size=len(tok))
+    examples = []  # (input rows, target) in the trainer's order
+    for i in range(len(tok)):
+        ctx = [i + o for o in range(-b[i], b[i] + 1) if o and 0 <= i + o < len(tok) and sid[i + o] == sid[i]]
+        if architecture == "skipgram":
+            examples += [([tok[i]], tok[j]) for j in ctx]
+        elif ctx:
+            examples.append(([tok[j] for j in ctx], tok[i]))
+    negatives = m._table[torch.randint(len(m._table), (len(examples) * 3,), generator=gen_ref)].view(-1, 3)
+    d_in, d_out = torch.zeros_like(w_in), torch.zeros_like(w_out)
+    for (rows, target), neg in zip(examples, negatives.tolist()):
+        h = w_in[rows].mean(0)
+        step_h = torch.zeros_like(h)
+        for j, y in [(target, 1.0)] + [(n, 0.0) for n in neg]:
+            if y == 0.0 and j == target:
+                continue  # a negative equal to the positive is skipped
+            g = (y - torch.sigmoid(w_out[j] @ h)) * 0.1
+            d_out[j] += g * h
+            step_h += g * w_out[j]
+        for r in rows:
+            d_in[r] += step_h
+    assert len(examples) > 5 and d_in.abs().sum() > 0 and d_out.abs().sum() > 0
+    torch.testing.assert_close(m.w_out_.double(), w_out + d_out, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(m.w_in_.double(), w_in + d_in, atol=1e-6, rtol=1e-5)
+
+
+def test_workers_train_hogwild_and_one_worker_is_reproducible(monkeypatch):
+    """Two Hogwild threads learn the same structure; one worker gives the same vectors for the same seed."""
+    monkeypatch.setattr(word2vec_module, "_CHUNK", 400)  # several chunks per epoch, so both threads train
+    corpus = _toy_corpus(300)
+    kw = dict(dim=16, window=3, min_count=1, epochs=4, sample=0, alpha=0.05, batch_size=16)
+    one = [Word2Vec(workers=1, seed=2, **kw).fit(corpus).wv_ for _ in range(2)]
+    np.testing.assert_array_equal(one[0].vectors, one[1].vectors)
+    two = Word2Vec(workers=2, seed=2, **kw).fit(corpus).wv_
+    assert two.similarity("cat", "dog") > two.similarity("cat", "car") + 0.3
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1; got 0"):
+        Word2Vec(workers=0).fit([["a", "b"]])
 
 
 def _vectors() -> WordVectors:

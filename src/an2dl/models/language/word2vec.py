@@ -39,6 +39,15 @@ all epochs.  Departures: examples are processed in batches of ``batch_size``
 (centre, output) pairs whose sparse row updates are summed (word2vec's Hogwild
 threads do the same without order); negatives come from a unigram table of 2^22 entries (the C code's has 10^8; every word gets at least one slot), and
 a negative equal to the positive word is masked, as the C code skips it.
+
+Speed (no autograd, no Python loop over examples): the text is cut into chunks of 20,000 words; per chunk the
+(centre, context) pairs come from one masked grid (:func:`context_pairs`, equal to the reference loop), the
+negatives of all its examples from one draw, the CBOW contexts are flattened with the offsets of
+``F.embedding_bag`` (no padding to ``2 window``), and each batch only slices these tensors and runs a few
+kernels (``index_select``, ``vecdot``, ``bmm``, ``index_add_``) on the rows it touches.  ``workers > 1`` trains
+chunks in that many threads that update the shared matrices without locks (Hogwild, as word2vec.c and gensim;
+torch kernels release the GIL); the learning rate follows the words done by all of them.  Intra-op threads are
+left as ``torch.set_num_threads`` set them.
 """
 
 from __future__ import annotations
@@ -46,13 +55,16 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ...errors import ConfigError, DataError, TrainingDiverged
 
@@ -60,11 +72,15 @@ __all__ = [
     "UnknownWordError",
     "Word2Vec",
     "WordVectors",
+    "context_pairs",
     "huffman_codes",
     "keep_probabilities",
     "sigmoid_pairs_step",
     "unigram_table",
 ]
+
+
+_CHUNK = 20_000  # raw words per job: subsampled, windowed and turned into index tensors at once
 
 
 class UnknownWordError(DataError, KeyError):
@@ -142,6 +158,40 @@ def huffman_codes(counts: Sequence[int]) -> tuple[list[list[int]], list[list[int
     return codes, points
 
 
+def context_pairs(sentence_ids: np.ndarray, windows: np.ndarray, max_window: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (centre, context) position pairs of a token stream under the dynamic window, vectorised.
+
+    The reference loop (word2vec.c, gensim) visits each position ``i`` in order and, for the window ``b_i`` it
+    drew, the offsets ``o = -b_i .. -1, 1 .. b_i`` in order, keeping ``i + o`` when it lies in the stream and in
+    the same sentence (windows never cross sentences; subsampled words are already gone, so a window reaches past
+    them as in the C code).  Here the ``[N, 2 max_window]`` grid of candidate positions is masked at once and
+    its nonzero entries, read row by row, come out in exactly the loop's order (a test compares the two).
+
+    Args:
+        sentence_ids: ``[N]`` sentence of each token (equal ids: same sentence).
+        windows: ``[N]`` the window ``b_i`` in ``1 .. max_window`` each centre drew.
+        max_window: the largest window.
+
+    Returns:
+        ``(centre, context)``: two ``[P]`` int64 arrays of positions, ordered by centre then offset.
+    """
+    sentence_ids, windows = np.asarray(sentence_ids), np.asarray(windows)
+    if sentence_ids.ndim != 1 or windows.shape != sentence_ids.shape:
+        raise ConfigError(f"context_pairs needs 1-D sentence_ids and windows of the same length; got shapes "
+                          f"{sentence_ids.shape} and {windows.shape}")
+    if len(windows) and (windows.min() < 1 or windows.max() > max_window):
+        raise ConfigError(f"context_pairs windows must lie in 1..max_window={max_window}; got values "
+                          f"{windows.min()}..{windows.max()}")
+    n, w = len(sentence_ids), max_window
+    offsets = np.concatenate([np.arange(-w, 0), np.arange(1, w + 1)])  # (2w,), in the loop's order
+    pos = np.arange(n)[:, None] + offsets[None, :]  # (N, 2w)
+    ok = (np.abs(offsets)[None, :] <= windows[:, None]) & (pos >= 0) & (pos < n)
+    pos = np.where(ok, pos, 0)
+    ok &= sentence_ids[pos] == sentence_ids[:, None]
+    centre, col = np.nonzero(ok)  # row-major: by centre, then offset
+    return centre, pos[centre, col]
+
+
 def sigmoid_pairs_step(w_out: torch.Tensor, h: torch.Tensor, out_ids: torch.Tensor,
                        labels: torch.Tensor, mask: torch.Tensor, lr: float) -> torch.Tensor:
     """One SGD ascent step on ``sum_j m_j log s(+-U[j] . h)``; updates the rows of ``w_out`` in place.
@@ -157,12 +207,13 @@ def sigmoid_pairs_step(w_out: torch.Tensor, h: torch.Tensor, out_ids: torch.Tens
     Returns:
         ``lr * dL/dh`` ``[B, D]``, the step for the input rows (applied by the caller).
     """
-    u = w_out.index_select(0, out_ids.reshape(-1)).view(*out_ids.shape, -1)  # (B, J, D)
-    # elementwise products: batched matrix products of these tiny shapes are several times slower on CPU
-    score = (u * h.unsqueeze(1)).sum(2)  # (B, J)
-    g = (labels - torch.sigmoid(score)) * mask * lr  # (B, J)
-    grad_h = (g.unsqueeze(2) * u).sum(1)  # (B, D)
-    w_out.index_add_(0, out_ids.reshape(-1), (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, h.shape[1]))
+    flat = out_ids.reshape(-1)
+    u = w_out.index_select(0, flat).view(*out_ids.shape, -1)  # (B, J, D)
+    # one fused dot product per row (torch.bmm of these tiny (J, D) x (D, 1) shapes is ~4x slower on CPU)
+    score = torch.linalg.vecdot(u, h.unsqueeze(1))  # (B, J)
+    g = (labels - torch.sigmoid(score)).mul_(mask).mul_(lr)  # (B, J)
+    grad_h = torch.bmm(g.unsqueeze(1), u).squeeze(1)  # (B, D); here bmm is ~2x faster than a product and sum
+    w_out.index_add_(0, flat, (g.unsqueeze(2) * h.unsqueeze(1)).view(-1, h.shape[1]))
     return grad_h
 
 
@@ -406,7 +457,9 @@ class Word2Vec:
     """Skip-gram or CBOW trained with negative sampling or hierarchical softmax (notes §4.2.5).
 
     The constructor only stores the settings; :meth:`fit` learns ``wv_`` (:class:`WordVectors` of the input
-    projection ``C``), ``w_out_`` and the vocabulary ``words_`` / ``counts_`` (most frequent first).
+    projection ``C``), ``w_out_`` and the vocabulary ``words_`` / ``counts_`` (most frequent first), and
+    records ``history_`` (objective per epoch), ``train_seconds_``, ``train_cpu_seconds_`` (all threads) and
+    ``words_per_second_`` (raw words of all epochs over ``train_seconds_``).
 
     Args:
         architecture: ``"skipgram"`` or ``"cbow"``.
@@ -420,12 +473,15 @@ class Word2Vec:
         alpha, min_alpha: learning rate at the start and at the end (linear decay over all epochs).
         ns_exponent: power of the unigram counts for the negative distribution (3/4 in the paper).
         batch_size: (centre, output) examples per sparse update.
+        workers: threads training at once on different chunks of the text and updating the shared rows
+            without locks (Hogwild, as word2vec.c and gensim); ``1`` trains in order and is reproducible.
         seed: seeds the initialisation, subsampling, windows and negatives.
     """
 
     def __init__(self, *, architecture: str = "skipgram", dim: int = 100, window: int = 5, negative: int = 5,
                  hs: bool = False, min_count: int = 5, sample: float = 1e-3, epochs: int = 5, alpha: float = 0.025,
-                 min_alpha: float = 1e-4, ns_exponent: float = 0.75, batch_size: int = 512, seed: int = 0) -> None:
+                 min_alpha: float = 1e-4, ns_exponent: float = 0.75, batch_size: int = 512, workers: int = 1,
+                 seed: int = 0) -> None:
         self.architecture = architecture
         self.dim = dim
         self.window = window
@@ -438,12 +494,13 @@ class Word2Vec:
         self.min_alpha = min_alpha
         self.ns_exponent = ns_exponent
         self.batch_size = batch_size
+        self.workers = workers
         self.seed = seed
 
     def _check(self) -> None:
         if self.architecture not in ("skipgram", "cbow"):
             raise ConfigError(f"Word2Vec architecture must be 'skipgram' or 'cbow'; got {self.architecture!r}")
-        for name in ("dim", "window", "epochs", "batch_size", "min_count"):
+        for name in ("dim", "window", "epochs", "batch_size", "min_count", "workers"):
             _positive_int("Word2Vec", name, getattr(self, name))
         _positive_int("Word2Vec", "negative", self.negative, 0)
         if self.negative == 0 and not self.hs:
@@ -488,6 +545,9 @@ class Word2Vec:
         self.w_out_ = torch.zeros(v, d)
         self.w_hs_ = torch.zeros(v - 1, d) if self.hs else None
         self._table = torch.from_numpy(unigram_table(self.counts_, self.ns_exponent))
+        # the labels of negative sampling never change: the positive first, then K negatives
+        self._ns_labels = torch.zeros(self.batch_size, 1 + self.negative)
+        self._ns_labels[:, 0] = 1
         if self.hs:
             codes, points = huffman_codes(self.counts_.tolist())
             depth = max(len(c) for c in codes)
@@ -498,27 +558,53 @@ class Word2Vec:
                 self._codes[w, :len(c)] = torch.tensor(c, dtype=torch.float32)
                 self._points[w, :len(p)] = torch.tensor(p)
                 self._path_mask[w, :len(c)] = 1.0
-        keep = keep_probabilities(self.counts_, self.sample)
+        self._keep = keep_probabilities(self.counts_, self.sample)
         tokens = np.concatenate(encoded)
         sent = np.repeat(np.arange(len(encoded)), [len(e) for e in encoded])
         total = len(tokens) * self.epochs
-        chunk = 20_000
+        starts = list(range(0, len(tokens), _CHUNK))
+        # one random stream per worker; with one worker the run is a function of the seed alone
+        streams = [(rng, gen)] + [(np.random.default_rng((self.seed, k)),
+                                   torch.Generator().manual_seed(self.seed * 1_000_003 + k))
+                                  for k in range(1, self.workers)]
         self.history_ = []
-        t0 = time.perf_counter()
-        done = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        state = {"done": 0, "loss": 0.0, "n": 0}
+        lock = threading.Lock()
+
+        def job(start: int, stream: tuple[np.random.Generator, torch.Generator]) -> None:
+            """Subsample one chunk of the text and train on it; the learning rate follows the words done."""
+            tok, sid = tokens[start:start + _CHUNK], sent[start:start + _CHUNK]
+            with lock:  # claim this chunk's share of the linear decay (shared by the workers, as in word2vec.c)
+                lr0 = self.alpha - (self.alpha - self.min_alpha) * state["done"] / total
+                state["done"] += len(tok)
+                lr1 = self.alpha - (self.alpha - self.min_alpha) * state["done"] / total
+            kept = stream[0].random(len(tok)) < self._keep[tok]
+            ls, n = self._train_chunk(tok[kept], sid[kept], stream[0], stream[1], lr0, lr1)
+            with lock:
+                state["loss"] += ls
+                state["n"] += n
+
+        def worker(k: int, queue: list[int]) -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    start = queue.pop()
+                job(start, streams[k])
+
         with torch.no_grad():
             for epoch in range(self.epochs):
-                loss_sum, loss_n = 0.0, 0
-                for start in range(0, len(tokens), chunk):
-                    tok, sid = tokens[start:start + chunk], sent[start:start + chunk]
-                    kept = rng.random(len(tok)) < keep[tok]
-                    tok, sid = tok[kept], sid[kept]
-                    lr0 = self.alpha - (self.alpha - self.min_alpha) * done / total
-                    done += min(chunk, len(tokens) - start)
-                    lr1 = self.alpha - (self.alpha - self.min_alpha) * done / total
-                    ls, n = self._train_chunk(tok, sid, rng, gen, lr0, lr1)
-                    loss_sum, loss_n = loss_sum + ls, loss_n + n
-                self.history_.append(loss_sum / max(loss_n, 1))
+                state["loss"], state["n"] = 0.0, 0
+                if self.workers == 1:
+                    for start in starts:
+                        job(start, streams[0])
+                else:  # Hogwild: threads update the shared rows without locks (torch ops release the GIL)
+                    queue = starts[::-1]
+                    with ThreadPoolExecutor(self.workers) as pool:
+                        for f in [pool.submit(worker, k, queue) for k in range(self.workers)]:
+                            f.result()
+                self.history_.append(state["loss"] / max(state["n"], 1))
                 if not (math.isfinite(self.history_[-1]) and torch.isfinite(self.w_in_).all()):
                     raise TrainingDiverged(
                         f"Word2Vec diverged in epoch {epoch + 1} (non-finite vectors): the {self.batch_size} examples "
@@ -526,76 +612,68 @@ class Word2Vec:
                         f"{len(self.words_)} words repeats a word many times per batch; lower batch_size or alpha "
                         f"(got alpha={self.alpha})")
         self.train_seconds_ = time.perf_counter() - t0
+        self.train_cpu_seconds_ = time.process_time() - c0  # all threads of the process
         self.words_per_second_ = total / max(self.train_seconds_, 1e-9)
         self.wv_ = WordVectors(self.words_, self.w_in_.numpy().copy(), self.counts_.tolist())
         return self
 
-    def _contexts(self, tok: np.ndarray, sid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Per centre position its context positions ``[N, 2 window]`` (``-1``: none) under the dynamic window."""
-        n, w = len(tok), self.window
-        b = rng.integers(1, w + 1, size=n)  # the window each centre draws
-        offsets = np.concatenate([np.arange(-w, 0), np.arange(1, w + 1)])  # (2w,)
-        pos = np.arange(n)[:, None] + offsets[None, :]  # (N, 2w)
-        ok = (np.abs(offsets)[None, :] <= b[:, None]) & (pos >= 0) & (pos < n)
-        pos = np.where(ok, pos, 0)
-        ok &= sid[pos] == sid[:, None]  # never across sentences
-        return np.where(ok, pos, -1), ok
-
     def _outputs(self, target: torch.Tensor, gen: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
-        """Output rows, labels and mask for targets ``[B]``: negative sampling ``[B, 1+K]`` and/or HS paths."""
+        """Output rows, labels and mask for the targets ``[N]`` of a chunk: negative sampling ``[N, 1+K]``
+        (labels ``[batch_size, 1+K]``, the same for every batch) and/or the HS paths ``[N, depth]``."""
         outs = []
         if self.negative > 0:
             slot = torch.randint(len(self._table), (len(target) * self.negative,), generator=gen)
-            neg = self._table.index_select(0, slot).view(len(target), self.negative)  # (B, K)
+            neg = self._table.index_select(0, slot).view(len(target), self.negative)  # (N, K)
             ids = torch.cat([target[:, None], neg], 1)
-            labels = torch.zeros(ids.shape)
-            labels[:, 0] = 1
             mask = torch.ones(ids.shape)
-            mask[:, 1:] = (neg != target[:, None]).float()
-            outs.append((self.w_out_, ids, labels, mask))
+            mask[:, 1:] = neg != target[:, None]
+            outs.append((self.w_out_, ids, self._ns_labels, mask))
         if self.hs:
             outs.append((self.w_hs_, self._points[target], 1 - self._codes[target], self._path_mask[target]))
         return outs
 
     def _train_chunk(self, tok: np.ndarray, sid: np.ndarray, rng: np.random.Generator, gen: torch.Generator,
                      lr0: float, lr1: float) -> tuple[float, int]:
-        ctx, ok = self._contexts(tok, sid, rng)
-        tok_t = torch.from_numpy(tok)
-        loss_sum, count = 0.0, 0
+        """Train on one subsampled chunk: every index tensor is built once here, batches only slice them."""
+        centre, context = context_pairs(sid, rng.integers(1, self.window + 1, size=len(tok)), self.window)
         if self.architecture == "skipgram":
-            centre, where = np.nonzero(ok)
             inputs = torch.from_numpy(tok[centre])
-            targets = torch.from_numpy(tok[ctx[centre, where]])
-            n = len(inputs)
-        else:
-            has = ok.any(1)
-            ctx_ids = torch.from_numpy(np.where(ok, tok[np.maximum(ctx, 0)], 0)[has])  # (N, 2w)
-            ctx_mask = torch.from_numpy(ok[has]).float()
-            targets = tok_t[torch.from_numpy(has)]
-            n = len(targets)
+            targets = torch.from_numpy(tok[context])
+        else:  # the contexts of each centre, flat, with the offsets of an embedding bag
+            counts = np.bincount(centre, minlength=len(tok))
+            has = counts > 0
+            targets = torch.from_numpy(tok[has])
+            ctx_ids = torch.from_numpy(tok[context])
+            bag = np.cumsum(has)[centre] - 1  # the centre (example) each context belongs to
+            off = np.concatenate([[0], np.cumsum(counts[has])]).tolist()  # contexts of example i: off[i]:off[i+1]
+            first = np.arange(len(targets)) // self.batch_size * self.batch_size  # first example of i's batch
+            row = torch.from_numpy(bag % self.batch_size)  # row of each context's example within its batch
+            bag_off = torch.from_numpy(np.asarray(off[:-1]) - np.asarray(off)[first])  # offsets within the batch
+        n = len(targets)
+        outs = self._outputs(targets, gen)
+        loss_sum, count = 0.0, 0
         for s in range(0, n, self.batch_size):
-            lr = lr0 + (lr1 - lr0) * s / max(n, 1)
-            sl = slice(s, s + self.batch_size)
-            tgt = targets[sl]
+            e = min(s + self.batch_size, n)
+            lr = lr0 + (lr1 - lr0) * s / n
             if self.architecture == "skipgram":
-                inp = inputs[sl]
+                inp = inputs[s:e]
                 h = self.w_in_.index_select(0, inp)  # (B, D)
             else:
-                cid, cm = ctx_ids[sl], ctx_mask[sl]
-                cnt = cm.sum(1, keepdim=True)
-                ctx_vectors = self.w_in_.index_select(0, cid.reshape(-1)).view(*cid.shape, -1)  # (B, 2w, D)
-                h = (ctx_vectors * cm.unsqueeze(2)).sum(1) / cnt  # mean of the context projections (B, D)
-            grad_h = torch.zeros_like(h)
-            for w_out, ids, labels, mask in self._outputs(tgt, gen):
+                a, z = off[s], off[e]
+                cid = ctx_ids[a:z]
+                h = F.embedding_bag(cid, self.w_in_, bag_off[s:e], mode="mean")  # mean of the context rows
+            grad_h = None
+            for w_out, ids, labels, mask in outs:
+                ids, mask = ids[s:e], mask[s:e]
+                labels = labels[:e - s] if labels is self._ns_labels else labels[s:e]
                 if s == 0:  # the objective, measured on the first batch of each chunk (cheap monitoring)
-                    score = torch.bmm(w_out[ids], h.unsqueeze(2)).squeeze(2)
-                    sign = 2 * labels - 1
-                    loss_sum += float(-(torch.nn.functional.logsigmoid(sign * score) * mask).sum())
-                    count += len(tgt)
-                grad_h += sigmoid_pairs_step(w_out, h, ids, labels, mask, lr)
+                    score = torch.linalg.vecdot(w_out[ids], h.unsqueeze(1))
+                    loss_sum += float(-(F.logsigmoid((2 * labels - 1) * score) * mask).sum())
+                    count += e - s
+                step = sigmoid_pairs_step(w_out, h, ids, labels, mask, lr)
+                grad_h = step if grad_h is None else grad_h.add_(step)
             if self.architecture == "skipgram":
                 self.w_in_.index_add_(0, inp, grad_h)
-            else:
-                spread = grad_h.unsqueeze(1) * cm.unsqueeze(2)  # (B, 2w, D): undivided, as the C code
-                self.w_in_.index_add_(0, cid.reshape(-1), spread.reshape(-1, self.dim))
+            else:  # every context row gets the undivided step, as the C code
+                self.w_in_.index_add_(0, cid, grad_h.index_select(0, row[a:z]))
         return loss_sum, count

@@ -15,7 +15,8 @@ and ``test.txt``, 455,097 tokens; the loader's train / val / test splits are
 joined, lower-cased), since word vectors are judged on the external
 benchmarks, not on held-out text.  ``trainer.max_epochs`` is the number of
 passes, ``trainer.seed`` the seed; training does not go through the Trainer
-(word2vec's sparse SGD is its own loop).  The vectors are written to
+(word2vec's sparse SGD is its own loop; ``model.workers=2`` trains with two
+Hogwild threads, which makes runs differ from one another).  The vectors are written to
 ``vectors.bin`` and ``vectors.txt`` (word2vec formats) in the run directory.
 
 Measured with the defaults (10 epochs, dim 100, window 5, 5 negatives, min_count 5 → 6,969 words, sample
@@ -72,6 +73,7 @@ class Word2VecModel:
     alpha: float = 0.025  # learning rate at the start, decayed linearly ...
     min_alpha: float = 1e-4  # ... to this at the end
     batch_size: int = 512  # (centre, output) examples per sparse update
+    workers: int = 1  # Hogwild threads (1: in order, reproducible for a seed)
 
 
 @dataclass
@@ -137,7 +139,7 @@ class _Word2VecRecipe(Recipe):
         t0 = time.perf_counter()
         w2v = Word2Vec(architecture=self.architecture, dim=m.dim, window=m.window, negative=m.negative, hs=m.hs,
                        min_count=m.min_count, sample=m.sample, epochs=epochs, alpha=m.alpha, min_alpha=m.min_alpha,
-                       batch_size=m.batch_size, seed=cfg.trainer.seed).fit(sentences)
+                       batch_size=m.batch_size, workers=m.workers, seed=cfg.trainer.seed).fit(sentences)
         wv = w2v.wv_
         metrics: dict[str, float] = {
             "vocab_size": float(len(wv)), "train_tokens": float(sum(len(s) for s in sentences)),
