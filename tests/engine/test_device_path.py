@@ -177,12 +177,13 @@ def test_channels_last_resnet_on_the_gpu_equals_the_default_layout():
     torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("strategy", ["fsdp", "FSDPStrategy", "model_parallel", "deepspeed_stage_3"])
-def test_sharding_strategies_are_refused_before_any_process_starts(strategy):
+@pytest.mark.parametrize("strategy", ["fsdp_cpu_offload", "model_parallel", "deepspeed_stage_3"])
+def test_other_sharding_strategies_are_refused_before_any_process_starts(strategy):
+    """``"fsdp"`` is an2dl's (tests/cli/test_fsdp.py); Fabric's other sharding strategies are refused."""
     from an2dl.data import ArrayDataset
     from an2dl.tasks import ClassificationTask
 
     task = ClassificationTask(torch.nn.Linear(4, 3), num_classes=3)
     data = ArrayDataset(torch.randn(8, 4), torch.randint(0, 3, (8,)))
-    with pytest.raises(ConfigError, match=rf"strategy='{strategy}' shards the parameters .* use strategy='ddp'"):
+    with pytest.raises(ConfigError, match=rf"strategy='{strategy}' shards the parameters .* use strategy='fsdp' or 'ddp'"):
         Trainer(max_steps=1, max_epochs=None, strategy=strategy, accelerator="cpu", progress=False).fit(task, data)

@@ -74,6 +74,10 @@ def call_model(model: nn.Module, *args: Any, owner: str = "the task") -> Any:
         ) from e
 
 
+def _single_process() -> bool:
+    return False
+
+
 class MetricLog:
     """Epoch accumulators behind ``ctx.log``: running means and torchmetrics objects."""
 
@@ -109,7 +113,8 @@ class MetricLog:
             self.counts[name] = weight
 
     def compute(self, prefix: str, reduce_sum=None) -> dict[str, float]:
-        """Epoch values ``{prefix/name: float}``; ``reduce_sum`` all-reduces across processes."""
+        """Epoch values ``{prefix/name: float}``; ``reduce_sum`` all-reduces across processes (``None``: this
+        process's values only, torchmetrics metrics included)."""
         out: dict[str, float] = {}
         names = sorted(self.sums)
         if names:
@@ -121,7 +126,17 @@ class MetricLog:
                 out[f"{prefix}/{n}"] = s / c if c else float("nan")
         self.artifacts = {}
         for n, m in sorted(self.metrics.items()):
-            value = m.compute()
+            # torchmetrics syncs over every process of the default group when one exists; a trainer of one
+            # process inside a multi-process job (a judge trained on rank 0 after the run) must not
+            # (``distributed_available_fn``, a constructor argument of every torchmetrics Metric, decides that)
+            available = getattr(m, "distributed_available_fn", None)
+            if reduce_sum is None and available is not None:
+                m.distributed_available_fn = _single_process
+            try:
+                value = m.compute()
+            finally:
+                if available is not None:
+                    m.distributed_available_fn = available
             items = value.items() if isinstance(value, Mapping) else [(n, value)]
             for key, v in items:
                 name = f"{prefix}/{key}"

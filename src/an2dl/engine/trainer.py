@@ -44,6 +44,7 @@ from .callbacks.base import Callback
 from .optim import OptimizerSpec, build_optimizer, build_scheduler
 from .rundir import RunDirLock
 from .sampling import EpochBatchSampler, ShardedBatchSampler
+from .sharding import fsdp_strategy, gather_into, sharded_copy
 from .task import MetricLog, StepContext, Task
 from .trainer_state import TrainerState, capture_state, check_config, config_document, restore_state
 
@@ -80,7 +81,8 @@ class Trainer:
             start afresh in a directory that holds checkpoints (resume them with ``ckpt_path="last"``).
         callbacks: extra callbacks; defaults are added for what they do not cover.
         accelerator, devices, strategy, precision: passed to Lightning Fabric
-            (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``).
+            (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``); ``strategy="fsdp"`` shards parameters,
+            gradients and optimiser state over the processes (:mod:`an2dl.engine.sharding`).
         num_nodes: machines the run spans, passed to Lightning Fabric: ``devices`` processes on
             each, ``devices * num_nodes`` in all, started by ``torchrun`` or SLURM (``srun``).
         num_workers: DataLoader worker processes.
@@ -159,6 +161,9 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.accelerator, self.devices, self.strategy, self.precision = accelerator, devices, strategy, precision
         self.num_nodes = num_nodes
+        #: whether parameters are sharded over the processes (``strategy="fsdp"``, :mod:`an2dl.engine.sharding`)
+        self.sharded = strategy == "fsdp"
+        self._user_task: Task | None = None
         self.num_workers = num_workers
         self.channels_last, self.compile = channels_last, compile
         self.progress = progress
@@ -235,12 +240,23 @@ class Trainer:
 
         _check_multi_node_launch(self.num_nodes)
         _check_strategy(self.strategy)
+        strategy: Any = self.strategy
+        if self.sharded:
+            if not isinstance(self.devices, int) or isinstance(self.devices, bool):
+                raise ConfigError(f"Trainer strategy='fsdp' needs devices as a number of processes; got {self.devices!r}")
+            strategy = fsdp_strategy(self.devices * self.num_nodes)
+        precision: dict[str, Any] = {"precision": self.precision}
+        if self.sharded and self.precision in ("64-true", "64", 64):
+            # Fabric's ModelParallelStrategy takes float64 only as the plugin, not by name
+            from lightning_fabric.plugins import DoublePrecision
+
+            precision = {"plugins": [DoublePrecision()]}
         self.fabric = Fabric(
             accelerator=self.accelerator,
             devices=self.devices,
             num_nodes=self.num_nodes,
-            strategy=self.strategy,
-            precision=self.precision,
+            strategy=strategy,
+            **precision,
         )
         self.fabric.launch()
 
@@ -272,9 +288,11 @@ class Trainer:
         self._reset_progress()
         # a dataset may ask for weighted sampling (class balancing) through a `sample_weights` attribute
         self._sample_weights = getattr(train, "sample_weights", None)
-        self.task = task
         if self.channels_last:
             task.to(memory_format=torch.channels_last)
+        if self.sharded:  # train a sharded copy; `task` itself receives the weights after fit
+            self._user_task, task = task, sharded_copy(task)
+        self.task = task
         self._module = self.fabric.setup_module(task)
         for name in ("training_step", "validation_step", "test_step", "predict_step"):
             self._module.mark_forward_method(name)
@@ -408,7 +426,7 @@ class Trainer:
             self._call("on_fit_start")
             if resuming:
                 restore_state(self, data)
-            compiled = _compile_forwards(task) if self.compile else []
+            compiled = _compile_forwards(self.task) if self.compile else []
             try:
                 while not self._done():
                     self._train_epoch()
@@ -420,10 +438,24 @@ class Trainer:
                 for module in compiled:
                     del module.forward  # the class's eager forward again
             self._call("on_fit_end")
+            if self.sharded:
+                self._unshard(task)
         finally:
             if lock is not None:
                 lock.release()
         return dict(self.metrics)
+
+    def _unshard(self, task: Task) -> None:
+        """After a sharded fit: gather the trained weights into the user's ``task`` on every process, and make it
+        the task that evaluation and prediction use."""
+        assert self.task is not None
+        whole = self._whole(task)
+        gather_into(whole, self.task)
+        self.task, self._module = whole, _Unwrapped(whole)
+
+    def _whole(self, task: Task) -> Task:
+        """``task`` (unsharded) in the run's precision and on its device, as Fabric prepares a module."""
+        return self.fabric.strategy.precision.convert_module(task).to(self.device)
 
     def _claim_run_dir(self, *, fresh: bool) -> RunDirLock | None:
         """Lock ``run_dir`` for this fit (the global-zero process only) and, for a fresh fit, make sure it
@@ -572,7 +604,19 @@ class Trainer:
         assert self.task is not None
         if self._val_data is None:
             return {}
-        metrics = self._evaluate_loop(self._val_data, "val")
+        if self.sharded and self._user_task is not None and self.task is not self._user_task:
+            # every process evaluates the whole model on its part of the data (a sharded forward would need
+            # the same number of batches on every process)
+            whole = self._whole(self._user_task)
+            gather_into(whole, self.task)
+            training = self.task, self._module
+            self.task, self._module = whole, _Unwrapped(whole)
+            try:
+                metrics = self._evaluate_loop(self._val_data, "val")
+            finally:
+                self.task, self._module = training
+        else:
+            metrics = self._evaluate_loop(self._val_data, "val")
         self.metrics.update(metrics)
         if record:  # step-level validation gets its own history row
             self.history.append({"epoch": self.epoch + 1, "step": self.global_step, **metrics})
@@ -626,7 +670,10 @@ class Trainer:
         self._ensure_fabric()
         if self.task is not task:
             self.task = task
-            self._module = self.fabric.setup_module(task)
+            if self.sharded:  # evaluated whole on every process (each on its part of the data)
+                self._module = _Unwrapped(self._whole(task))
+            else:
+                self._module = self.fabric.setup_module(task)
             for name in ("validation_step", "test_step", "predict_step"):
                 self._module.mark_forward_method(name)
             # outside fit, the user's callbacks still see the evaluation batches (collectors, writers)
@@ -730,19 +777,31 @@ def _compile_forwards(task: Task) -> list[torch.nn.Module]:
     return compiled
 
 
-#: strategies that shard parameters across processes
+#: Fabric strategies that shard parameters, other than an2dl's own "fsdp"
 _SHARDING_STRATEGIES = ("fsdp", "model_parallel", "deepspeed")
 
 
+class _Unwrapped:
+    """The plain task in the place of Fabric's module wrapper (after a sharded fit: the whole model)."""
+
+    def __init__(self, task: Task) -> None:
+        self.module = self._forward_module = task
+
+    def mark_forward_method(self, name: str) -> None:
+        pass
+
+
 def _check_strategy(strategy: Any) -> None:
-    """Refuse strategies that shard the parameters: checkpoints, evaluation and export read the task's full
-    state dict on rank 0, which a sharded model does not hold (docs/scaling.md, "FSDP")."""
+    """Refuse Fabric's sharding strategies other than ``"fsdp"``: an2dl's checkpoints, evaluation and export
+    need the gathering that :mod:`an2dl.engine.sharding` does for ``"fsdp"`` only (docs/scaling.md, FSDP)."""
+    if strategy == "fsdp":
+        return
     name = strategy if isinstance(strategy, str) else type(strategy).__name__
     if any(s in name.lower().replace("strategy", "") for s in _SHARDING_STRATEGIES):
         raise ConfigError(
-            f"Trainer strategy={name!r} shards the parameters across processes, which an2dl does not support yet: "
-            "its checkpoints and exports hold the full state written by rank 0, and gathering sharded "
-            "parameters and optimiser state is not built; use strategy='ddp' (docs/scaling.md, FSDP)"
+            f"Trainer strategy={name!r} shards the parameters in a way an2dl does not support: its checkpoints "
+            "and exports need the full state gathered, which an2dl does for strategy='fsdp' (PyTorch's FSDP2); "
+            "use strategy='fsdp' or 'ddp' (docs/scaling.md, FSDP)"
         )
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from .._utils.rng import get_rng_state, set_rng_state
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
+from .sharding import full_tensors, is_sharded, load_sharded, shard_optimizer_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
@@ -73,9 +74,10 @@ def capture_state(trainer: Trainer) -> TrainerState:
     assert task is not None
     # saved from on_epoch_end, the checkpoint resumes at the start of the next epoch
     epoch, batch = (trainer.epoch + 1, 0) if trainer._epoch_ending else (trainer.epoch, trainer.batch_in_epoch)
+    sharded = is_sharded(task)  # then every process gathers the full tensors (a collective), rank 0 writes them
     optim_tree, optim_tensors = ckpt.split_tensors(
         {
-            "optimizers": [o.state_dict() for o in trainer.optimizers],
+            "optimizers": [full_tensors(o.state_dict()) if sharded else o.state_dict() for o in trainer.optimizers],
             "schedulers": [s.state_dict() if s is not None else None for s in trainer.schedulers],
         }
     )
@@ -107,7 +109,8 @@ def capture_state(trainer: Trainer) -> TrainerState:
         "optim": optim_tree,
         "extra": extra_tree,
     }
-    return dict(task.state_dict()), optim_tensors, extra_tensors, state
+    model = full_tensors(dict(task.state_dict())) if sharded else dict(task.state_dict())
+    return model, optim_tensors, extra_tensors, state
 
 
 def restore_state(trainer: Trainer, data: ckpt.CheckpointData) -> None:
@@ -125,8 +128,12 @@ def restore_state(trainer: Trainer, data: ckpt.CheckpointData) -> None:
             f"cannot resume: the checkpoint has {st['num_batches']} batches per epoch, this data gives "
             f"{trainer.num_batches} (was the dataset or batch size changed?)"
         )
+    sharded = is_sharded(task)
     try:
-        task.load_state_dict(data.model, strict=True)
+        if sharded:
+            load_sharded(task, data.model)
+        else:
+            task.load_state_dict(data.model, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {data.path} does not fit this task: {str(e).splitlines()[0]}") from None
     optim = ckpt.join_tensors(data.state["optim"], data.optimizer)
@@ -136,6 +143,8 @@ def restore_state(trainer: Trainer, data: ckpt.CheckpointData) -> None:
         )
     for opt, s in zip(trainer.optimizers, optim["optimizers"]):
         opt.load_state_dict(s)
+        if sharded:
+            shard_optimizer_state(getattr(opt, "optimizer", opt))
     for sched, s in zip(trainer.schedulers, optim["schedulers"]):
         if sched is not None and s is not None:
             sched.load_state_dict(s)

@@ -55,7 +55,7 @@ class TrainerConfig:
     accelerator: str = "auto"  # "cpu", "gpu", "auto" (Lightning Fabric)
     devices: int = 1  # processes/devices; >1 with strategy "ddp"
     num_nodes: int = 1  # machines; devices x num_nodes processes in all (torchrun, SLURM)
-    strategy: str = "auto"  # "auto", "ddp", "fsdp", ...
+    strategy: str = "auto"  # "auto", "ddp", "fsdp" (sharded: docs/scaling.md)
     precision: str = "32-true"  # "32-true", "bf16-mixed", "16-mixed"
     num_workers: int = 0  # DataLoader worker processes
     channels_last: bool = False  # NHWC layout of 4-D weights and batches (faster convolutions on GPUs, oneDNN)
