@@ -308,6 +308,7 @@ def chat(run_dir: str | os.PathLike, lines: Iterable[str], *, model: str | None 
         turns = int((pre.get("context_turns") or {}).get(home.name, 1))
     if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
         raise ConfigError(f"--turns must be a positive integer; got {turns!r}")
+    vocabs = Seq2SeqTask.vocabularies(pre)  # once per loaded model, not once per line
     history: list[str] = []
     for line in lines:
         text = line.strip()
@@ -316,7 +317,9 @@ def chat(run_dir: str | os.PathLike, lines: Iterable[str], *, model: str | None 
         if text.lower() in ("quit", "exit"):
             return
         history.append(text)
-        reply, _, unknown = Seq2SeqTask.respond(net, pre, " | ".join(history[-turns:]), source="your line")
+        reply, _, unknown = Seq2SeqTask.respond(
+            net, pre, " | ".join(history[-turns:]), source="your line", vocabs=vocabs
+        )
         history.append(reply)
         yield text, reply, [w for w in unknown if w != "|"]
 

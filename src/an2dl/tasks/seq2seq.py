@@ -6,11 +6,18 @@ divided by their number (padding, id 0, is left out).  The decoder reads
 ``<sos>`` followed by the target shifted right (teacher forcing, with a ratio);
 evaluation also decodes freely (greedy or beam search, no ground truth) and
 scores whole sequences.
+
+Teacher-forcing schedule (§4.2.1, "ratio schedulable"; scheduled sampling,
+Bengio et al. 2015): the probability ``ε_i`` that training step ``i`` reads the
+true previous token decays from 1 (pure teacher forcing) towards reading the
+model's own predictions, as at inference — :class:`TeacherForcingSchedule`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,7 +32,68 @@ from ..engine.prediction import Prediction, PredictOptions
 from ..engine.task import StepContext, Task, call_model
 from ..errors import ConfigError, DataError
 
-__all__ = ["Seq2SeqTask", "shift_right", "sequence_accuracy"]
+__all__ = ["Seq2SeqTask", "TeacherForcingSchedule", "TEACHER_FORCING_SCHEDULES", "shift_right", "sequence_accuracy"]
+
+#: the decays of :class:`TeacherForcingSchedule`
+TEACHER_FORCING_SCHEDULES = ("constant", "linear", "exponential", "inverse_sigmoid")
+
+
+def _number(name: str, value: Any, ok: bool, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
+        raise ConfigError(f"TeacherForcingSchedule {name} must be {expected}; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TeacherForcingSchedule:
+    """The teacher-forcing ratio ``ε_i`` of training step ``i`` (scheduled sampling, Bengio et al. 2015).
+
+    * ``constant``: ``ε_i = start``;
+    * ``linear``: ``ε_i = max(minimum, start − decay · i)`` (Bengio's ``k − c i`` with ``k = start``, ``c = decay``);
+    * ``exponential``: ``ε_i = max(minimum, decay^i)`` with ``0 < decay < 1``;
+    * ``inverse_sigmoid``: ``ε_i = max(minimum, k / (k + exp(i / k)))`` with ``k = decay ≥ 1``.
+
+    Args:
+        kind: one of :data:`TEACHER_FORCING_SCHEDULES`.
+        start: the constant ratio, or the linear schedule's ratio at step 0, in [0, 1].
+        decay: ``c`` (linear, > 0), ``k`` (exponential, in (0, 1); inverse sigmoid, ≥ 1); unused when constant.
+        minimum: the floor ``ε`` in [0, 1] (Bengio's linear ``ε``; 0 leaves the other decays as published).
+    """
+
+    kind: str = "constant"
+    start: float = 1.0
+    decay: float = 0.0
+    minimum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEACHER_FORCING_SCHEDULES:
+            raise ConfigError(f"TeacherForcingSchedule kind must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}; "
+                              f"got {self.kind!r}")
+        _number("start", self.start, isinstance(self.start, (int, float)) and 0 <= self.start <= 1, "in [0, 1]")
+        _number("minimum", self.minimum, isinstance(self.minimum, (int, float)) and 0 <= self.minimum <= 1,
+                "in [0, 1]")
+        d = self.decay
+        num = isinstance(d, (int, float)) and not isinstance(d, bool)
+        if self.kind == "linear":
+            _number("decay", d, num and d > 0, "a positive slope c for the linear schedule")
+        elif self.kind == "exponential":
+            _number("decay", d, num and 0 < d < 1, "a base k in (0, 1) for the exponential schedule")
+        elif self.kind == "inverse_sigmoid":
+            _number("decay", d, num and d >= 1, "k >= 1 for the inverse-sigmoid schedule")
+
+    def ratio(self, step: int) -> float:
+        """``ε_i`` at training step ``i`` (optimiser steps completed so far)."""
+        i = float(step)
+        if self.kind == "constant":
+            return float(self.start)
+        if self.kind == "linear":
+            value = self.start - self.decay * i
+        elif self.kind == "exponential":
+            value = self.decay ** i
+        else:
+            k = self.decay
+            value = k / (k + math.exp(min(i / k, 700.0)))  # exp overflows past ~709
+        return max(float(self.minimum), value)
 
 
 def shift_right(targets: torch.Tensor, *, sos: int = SOS) -> torch.Tensor:
@@ -65,7 +133,8 @@ class Seq2SeqTask(Task):
         model: ``model(src, src_lengths, tgt_in, teacher_forcing=r) -> logits [B, T, V]`` with
             ``model.generate(src, src_lengths, max_length=..., beam_width=..., length_penalty=...)``
             (e.g. :class:`~an2dl.models.seq2seq.EncoderDecoder`).
-        teacher_forcing: probability that a training step reads the ground-truth previous token.
+        teacher_forcing: probability that a training step reads the ground-truth previous token, or a
+            :class:`TeacherForcingSchedule` of it over the training steps.
         max_length: most tokens generated at evaluation and prediction.
         beam_width: 1 = greedy decoding, more = beam search.
         length_penalty: α of beam search.
@@ -81,12 +150,15 @@ class Seq2SeqTask(Task):
     required_fields = ("inputs", "lengths", "targets")
     predict_fields = ("inputs", "lengths")
 
-    def __init__(self, model: nn.Module, *, teacher_forcing: float = 1.0, max_length: int = 32, beam_width: int = 1,
-                 length_penalty: float = 0.0, optimizer: OptimizerSpec | None = None) -> None:
+    def __init__(self, model: nn.Module, *, teacher_forcing: float | TeacherForcingSchedule = 1.0,
+                 max_length: int = 32, beam_width: int = 1, length_penalty: float = 0.0,
+                 optimizer: OptimizerSpec | None = None) -> None:
         super().__init__(optimizer)
-        if isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float)) or not (
-                0.0 <= teacher_forcing <= 1.0):
-            raise ConfigError(f"Seq2SeqTask teacher_forcing must be a ratio in [0, 1]; got {teacher_forcing!r}")
+        if not isinstance(teacher_forcing, TeacherForcingSchedule) and (
+                isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float))
+                or not 0.0 <= teacher_forcing <= 1.0):
+            raise ConfigError(f"Seq2SeqTask teacher_forcing must be a ratio in [0, 1]; got {teacher_forcing!r} "
+                              f"(or give a TeacherForcingSchedule)")
         for name, value in (("max_length", max_length), ("beam_width", beam_width)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Seq2SeqTask {name} must be a positive integer; got {value!r}")
@@ -94,7 +166,9 @@ class Seq2SeqTask(Task):
             raise ConfigError(f"Seq2SeqTask needs a model with a generate(...) method for free-running decoding; "
                               f"{type(model).__name__} has none")
         self.model = model
-        self.teacher_forcing, self.max_length = float(teacher_forcing), max_length
+        self.schedule = teacher_forcing if isinstance(teacher_forcing, TeacherForcingSchedule) else \
+            TeacherForcingSchedule("constant", start=float(teacher_forcing))
+        self.teacher_forcing, self.max_length = self.schedule.start, max_length
         self.beam_width, self.length_penalty = beam_width, length_penalty
         self.declare_metrics({"bleu": metric("bleu", splits=("val", "test"))})
 
@@ -103,7 +177,12 @@ class Seq2SeqTask(Task):
 
     def step(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         src, lengths, y = batch.inputs, batch.lengths, batch.targets
-        ratio = self.teacher_forcing if ctx.training else 1.0
+        ratio = 1.0
+        if ctx.training:
+            ratio = self.schedule.start
+            if self.schedule.kind != "constant":
+                ratio = self.schedule.ratio(ctx.global_step)
+                ctx.log("teacher_forcing", ratio)
         logits = call_model(self.model, src, lengths, shift_right(y), owner=type(self).__name__) if ratio == 1.0 \
             else self.model(src, lengths, shift_right(y), teacher_forcing=ratio)
         if logits.dim() != 3 or logits.shape[:2] != y.shape:
@@ -182,10 +261,10 @@ class Seq2SeqTask(Task):
     def _translate_text(cls, model: nn.Module, pre: dict[str, Any], inputs: Sequence[str],
                         options: PredictOptions) -> Prediction:
         from ..data.inputs import read_text_input
-        from ..data.text import Vocabulary
 
         options.refuse_unused(cls.kind, ("prompt",))
-        src_vocab = Vocabulary.from_dict(pre["src_vocab"])
+        vocabs = cls.vocabularies(pre)
+        src_vocab = vocabs[0]
         sentences = [("--prompt", options.prompt)] if options.prompt is not None else []
         for path in inputs:
             sentences += [(str(path), line) for line in read_text_input(path).splitlines() if line.strip()]
@@ -194,7 +273,7 @@ class Seq2SeqTask(Task):
                               f"TEXT and/or text files (one sentence per line)")
         out = Prediction()
         for source, text in sentences:
-            translation, log_prob, unknown = cls.respond(model, pre, text, source=source)
+            translation, log_prob, unknown = cls.respond(model, pre, text, source=source, vocabs=vocabs)
             if unknown:
                 out.warnings.append(f"{source}: words {', '.join(map(repr, unknown))} are not in the model's "
                                     f"source vocabulary ({len(src_vocab)} tokens); the model reads them as <unk>")
@@ -202,10 +281,29 @@ class Seq2SeqTask(Task):
             out.values.append((text, translation, log_prob))
         return out
 
+    @staticmethod
+    def vocabularies(pre: dict[str, Any]) -> tuple[Any, Any]:
+        """The ``(source, target)`` :class:`~an2dl.data.text.Vocabulary` a model's ``preprocessing`` records —
+        built once per loaded model and handed to :meth:`respond` for every sentence.
+
+        Raises:
+            ConfigError: ``pre`` records no vocabularies.
+        """
+        from ..data.text import Vocabulary
+
+        if "src_vocab" not in pre or "tgt_vocab" not in pre:
+            raise ConfigError("the model records no source and target vocabularies (preprocessing.src_vocab, "
+                              "tgt_vocab): it reads token ids, not text")
+        return Vocabulary.from_dict(pre["src_vocab"]), Vocabulary.from_dict(pre["tgt_vocab"])
+
     @classmethod
-    def respond(cls, model: nn.Module, pre: dict[str, Any], text: str, *,
-                source: str = "the input") -> tuple[str, float, list[str]]:
+    def respond(cls, model: nn.Module, pre: dict[str, Any], text: str, *, source: str = "the input",
+                vocabs: tuple[Any, Any] | None = None) -> tuple[str, float, list[str]]:
         """Decode the reply (translation) of one sentence with the vocabularies a model records.
+
+        Args:
+            vocabs: the model's ``(source, target)`` vocabularies from :meth:`vocabularies` (a caller that
+                decodes many sentences builds them once); ``None`` builds them from ``pre``.
 
         Returns:
             ``(reply text, log-probability, the sentence's words outside the source vocabulary)``.
@@ -213,12 +311,7 @@ class Seq2SeqTask(Task):
         Raises:
             ConfigError: ``pre`` records no vocabularies, or the sentence holds no word.
         """
-        from ..data.text import Vocabulary
-
-        if "src_vocab" not in pre or "tgt_vocab" not in pre:
-            raise ConfigError("the model records no source and target vocabularies (preprocessing.src_vocab, "
-                              "tgt_vocab): it reads token ids, not text")
-        src_vocab, tgt_vocab = Vocabulary.from_dict(pre["src_vocab"]), Vocabulary.from_dict(pre["tgt_vocab"])
+        src_vocab, tgt_vocab = vocabs if vocabs is not None else cls.vocabularies(pre)
         tokens = src_vocab.tokenizer.tokenize(text)
         if not tokens:
             raise ConfigError(f"a sentence must hold at least one word; {source} gives {text!r}")

@@ -48,3 +48,44 @@ def test_attention_beats_the_plain_encoder_decoder_in_bleu(tmp_path):
     assert out.lines == [f"{sentence} -> {' '.join(words)}"] and not out.warnings
     out = predict_run(r.run_dir, model="mlp", prompt="I am a zorgblat.")
     assert "'zorgblat' are not in the model's source vocabulary" in out.warnings[0]
+
+
+def test_the_settings_reach_the_task_the_model_and_the_batches(tmp_path):
+    """``model.teacher_forcing_schedule``, ``model.input_feeding`` and ``batching`` (notes §4.2.1–4.2.2, §4.3)."""
+    import torch
+
+    from an2dl.data.bucketing import LengthBucketedDataset
+    from an2dl.data.core import DataSplits
+    from an2dl.data.datasets.translation import TranslationInfo, encode_pairs
+    from an2dl.data.text import Vocabulary
+    from an2dl.recipes.config import resolve
+    from an2dl.recipes.seq2seq.translation import Seq2SeqEngFra, Seq2SeqEngFraConfig, Seq2SeqMulti30kConfig
+
+    pairs = [("a b c".split(), "x y".split()), ("b".split(), "y z x".split()), ("c a".split(), "z".split())]
+    src_vocab = Vocabulary.build(["a b c"], tokenizer="word")
+    tgt_vocab = Vocabulary.build(["x y z"], tokenizer="word")
+    split = encode_pairs(pairs, src_vocab, tgt_vocab)
+    data = DataSplits(split, split, split, TranslationInfo("toy", input_shape=(3,), src_vocab=src_vocab,
+                                                           tgt_vocab=tgt_vocab))
+    cfg = resolve(Seq2SeqEngFraConfig, overrides=[
+        "model.teacher_forcing_schedule=inverse_sigmoid", "model.teacher_forcing_decay=20", "model.input_feeding=true",
+        "batching.bucketing=true", "trainer.batch_size=2"])
+    recipe = Seq2SeqEngFra()
+    general, mlp = recipe.build_variant(cfg, "general", data), recipe.build_variant(cfg, "mlp", data)
+    assert general.schedule.kind == "inverse_sigmoid" and general.schedule.ratio(0) == pytest.approx(20 / 21)
+    assert general.model.decoder.input_feeding and not mlp.model.decoder.input_feeding  # Luong variants only
+    bucketed = recipe.variant_data(cfg, "general", data)
+    assert isinstance(bucketed.train, LengthBucketedDataset) and bucketed.test is split
+    assert recipe.make_trainer(cfg, tmp_path, progress=False).shuffle is False
+    # the defaults: off for eng-fra, on for Multi30K
+    default = resolve(Seq2SeqEngFraConfig)
+    assert recipe.variant_data(default, "general", data).train is split
+    assert recipe.make_trainer(default, tmp_path, progress=False).shuffle is True
+    assert resolve(Seq2SeqMulti30kConfig).batching.bucketing
+    assert torch.equal(bucketed.train.tensors[0], split.tensors[0])
+    # the padding share the run reports, bucketed or padded to the set's longest pair
+    from an2dl.recipes.seq2seq.translation import training_padding
+
+    # positions: sources 3 + 1 + 2 = 6 real of 3 * 3, targets 3 + 4 + 2 = 9 real of 3 * 4
+    assert training_padding(default, data) == pytest.approx(1 - 15 / 21)
+    assert training_padding(cfg, data) < training_padding(default, data)

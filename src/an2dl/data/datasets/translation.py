@@ -42,13 +42,15 @@ from typing import Any, ClassVar
 import torch
 
 from ...errors import ConfigError, DataError
+from ..bucketing import LengthBucketedDataset
 from ..core import ArrayDataset, DatasetInfo, DataSplits
 from ..download import RemoteFile, locate, read_verified
 from ..registry import register_dataset
 from ..text import Vocabulary, WordTokenizer
 from ..text.specials import EOS, PAD, UNK
 
-__all__ = ["TranslationInfo", "eng_fra", "multi30k", "encode_pairs", "read_eng_fra", "read_multi30k"]
+__all__ = ["TranslationInfo", "eng_fra", "multi30k", "encode_pairs", "read_eng_fra", "read_multi30k", "bucket_pairs",
+           "pair_lengths"]
 
 _ENG_FRA_URL = ("https://raw.githubusercontent.com/NJUxlj/seq2seq-attention-translation/"
                 "b20755b1c81f2d82526ab967dbc8ec6465f22f14/data/eng-fra.txt")
@@ -154,6 +156,21 @@ def encode_pairs(pairs: list[tuple[list[str], list[str]]], src_vocab: Vocabulary
         tgt[i, len(t)] = EOS
         lengths[i] = len(s)
     return ArrayDataset(src, lengths, tgt)
+
+
+def pair_lengths(pairs: ArrayDataset) -> torch.Tensor:
+    """Real ``(source, target)`` lengths ``[N, 2]`` of encoded pairs (the target's ``<eos>`` counted)."""
+    _, lengths, tgt = pairs.tensors
+    return torch.stack([lengths, (tgt != PAD).sum(dim=1)], dim=1)
+
+
+def bucket_pairs(pairs: ArrayDataset, *, batch_size: int, bucket_batches: int = 50,
+                 seed: int = 0) -> LengthBucketedDataset:
+    """Encoded pairs in length-bucketed batches (notes §4.2.2; :mod:`an2dl.data.bucketing`), sorted within a
+    bucket by source length, then target length."""
+    lengths = pair_lengths(pairs)
+    key = lengths[:, 0] * (int(lengths[:, 1].max()) + 1) + lengths[:, 1]
+    return LengthBucketedDataset(pairs, key, batch_size=batch_size, bucket_batches=bucket_batches, seed=seed)
 
 
 def _tokenised(pairs: list[tuple[str, str]], tok: WordTokenizer, max_words: int | None,

@@ -19,9 +19,15 @@ the final state alone:
   ``P_t = softmax(W_o [h_t; c_t])``;
 * without attention: ``P_t = softmax(W_o h_t)``.
 
+Luong's *input feeding* (``input_feeding=True``, Luong style only) makes the
+previous attentional vector part of the next input,
+``h_t = RNN([E y_{t-1}; h̃_{t-1}], h_{t-1})`` with ``h̃_0 = 0``, so the decoder
+knows where it attended before; the gradient then flows from step ``t`` back
+through ``h̃_{t-1}`` into the attention of step ``t − 1``.
+
 A bidirectional encoder concatenates the final states of its two directions, so
-the decoder's state has ``2 H`` units.  Departures: Luong's "input feeding"
-(h̃_{t−1} fed to the next step) and Bahdanau's maxout deep output are left out.
+the decoder's state has ``2 H`` units.  Departure: Bahdanau's maxout deep output
+is left out.
 """
 
 from __future__ import annotations
@@ -99,17 +105,25 @@ class RecurrentDecoder(nn.Module):
         context_size: size of the encoder outputs.
         cell, num_layers, dropout: as for :func:`~an2dl.nn.recurrent.recurrent_layer`.
         attention: ``None`` or a score of :data:`~an2dl.nn.attention.ATTENTION_SCORES`.
+        input_feeding: feed the previous attentional vector h̃_{t−1} with the next input (Luong et al. 2015,
+            §3.3); Luong-style attention only (``"dot"``, ``"general"``, ``"concat"``).
     """
 
     def __init__(self, *, vocab_size: int, embedding_dim: int, hidden_size: int, context_size: int, cell: str = "gru",
-                 num_layers: int = 1, dropout: float = 0.0, attention: str | None = None) -> None:
+                 num_layers: int = 1, dropout: float = 0.0, attention: str | None = None,
+                 input_feeding: bool = False) -> None:
         super().__init__()
         if attention is not None and attention not in ATTENTION_SCORES:
             raise ConfigError(f"attention must be None or one of {', '.join(ATTENTION_SCORES)}; got {attention!r}")
+        if input_feeding and (attention is None or attention == "mlp"):
+            raise ConfigError(f"input_feeding feeds Luong's attentional vector h̃_(t-1): it needs attention 'dot', "
+                              f"'general' or 'concat'; got attention={attention!r}")
         self.attention_name = attention
         self.bahdanau = attention == "mlp"
+        self.input_feeding = bool(input_feeding)
+        self.hidden_size = hidden_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        rnn_input = embedding_dim + (context_size if self.bahdanau else 0)
+        rnn_input = embedding_dim + (context_size if self.bahdanau else 0) + (hidden_size if input_feeding else 0)
         self.rnn = recurrent_layer(cell, input_size=rnn_input, hidden_size=hidden_size, num_layers=num_layers,
                                    dropout=dropout)
         self.attention = None if attention is None else attention_layer(
@@ -121,9 +135,28 @@ class RecurrentDecoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, state: Any, keys: torch.Tensor, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
-        """One step: ``tokens [B]`` and the state ``[L, B, H]`` -> ``(logits [B, V], state, weights [B, S] or None)``."""
+        """One step: ``tokens [B]`` and the state ``[L, B, H]`` -> ``(logits [B, V], state, weights [B, S] or None)``.
+
+        With input feeding the previous attentional vector is taken as zero (the first step); :meth:`step`
+        carries it between steps.
+        """
+        logits, state, weights, _ = self.step(tokens, state, keys, mask)
+        return logits, state, weights
+
+    def step(self, tokens: torch.Tensor, state: Any, keys: torch.Tensor, mask: torch.Tensor,
+             feed: torch.Tensor | None = None) -> tuple[torch.Tensor, Any, torch.Tensor | None, torch.Tensor]:
+        """One step with the previous attentional vector ``feed [B, H]`` (input feeding; ``None``: zero).
+
+        Returns:
+            ``(logits [B, V], state, weights [B, S] or None, the vector the output layer reads [B, H'])`` — h̃_t
+            for Luong attention, the next step's ``feed``.
+        """
         x = self.embedding(tokens)  # (B, E)
         weights = None
+        if self.input_feeding:
+            if feed is None:
+                feed = x.new_zeros(x.shape[0], self.hidden_size)  # h̃_0 = 0
+            x = torch.cat([x, feed], dim=-1)  # [E y_{t-1}; h̃_{t-1}]
         if self.bahdanau:
             query = (state[0] if isinstance(state, tuple) else state)[-1]  # h_{t-1} of the top layer, (B, H)
             context, weights = self.attention(query, keys, mask=mask)  # (B, D), (B, S)
@@ -135,7 +168,7 @@ class RecurrentDecoder(nn.Module):
         elif self.attention is not None:
             context, weights = self.attention(h, keys, mask=mask)
             h = self.combine(context, h)  # h̃_t
-        return self.out(h), state, weights
+        return self.out(h), state, weights, h
 
 
 class AttentionDecoderModel(nn.Module):
@@ -158,8 +191,11 @@ class AttentionDecoderModel(nn.Module):
                     ) -> tuple[torch.Tensor, dict[str, Any], torch.Tensor | None]:
         h = state["h"].transpose(0, 1).contiguous()  # (L, B, H)
         rnn_state = (h, state["c"].transpose(0, 1).contiguous()) if "c" in state else h
-        logits, rnn_state, weights = self.decoder(tokens, rnn_state, state["keys"], state["mask"])
+        logits, rnn_state, weights, attentional = self.decoder.step(tokens, rnn_state, state["keys"], state["mask"],
+                                                                    state.get("feed"))
         new = dict(state)
+        if self.decoder.input_feeding:
+            new["feed"] = attentional  # h̃_t, read with the next input
         if isinstance(rnn_state, tuple):
             new["h"], new["c"] = rnn_state[0].transpose(0, 1), rnn_state[1].transpose(0, 1)
         else:
@@ -227,6 +263,7 @@ class EncoderDecoder(AttentionDecoderModel):
         bidirectional: bidirectional encoder (Bahdanau et al. 2015).
         attention: ``None`` (the plain encoder–decoder) or ``"dot"``, ``"general"``, ``"concat"``, ``"mlp"``.
         dropout: between stacked layers.
+        input_feeding: Luong's input feeding (Luong attention only; see the module docstring).
 
     Shape:
         ``forward(src [B, S], src_lengths [B], tgt_in [B, T])`` -> logits ``[B, T, V]`` where
@@ -235,7 +272,7 @@ class EncoderDecoder(AttentionDecoderModel):
 
     def __init__(self, *, src_vocab_size: int, tgt_vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64,
                  cell: str = "gru", num_layers: int = 1, bidirectional: bool = False, attention: str | None = None,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, input_feeding: bool = False) -> None:
         super().__init__()
         for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
                             ("embedding_dim", embedding_dim), ("hidden_size", hidden_size),
@@ -250,7 +287,7 @@ class EncoderDecoder(AttentionDecoderModel):
         size = self.encoder.output_size
         self.decoder = RecurrentDecoder(vocab_size=tgt_vocab_size, embedding_dim=embedding_dim, hidden_size=size,
                                         context_size=size, cell=cell, num_layers=num_layers, dropout=dropout,
-                                        attention=attention)
+                                        attention=attention, input_feeding=input_feeding)
 
     def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
         """Run the encoder; the decoding state ``{"h": [B, L, H] (, "c"), "keys": [B, S, D], "mask": [B, S]}``."""
@@ -276,8 +313,9 @@ def _example(batch_size: int) -> tuple[torch.Tensor, ...]:
 @register_model("seq2seq_rnn", example=_example)
 def seq2seq_rnn(*, src_vocab_size: int = 14, tgt_vocab_size: int = 14, embedding_dim: int = 32,
                 hidden_size: int = 64, cell: str = "gru", num_layers: int = 1, bidirectional: bool = False,
-                attention: str | None = "general", dropout: float = 0.0) -> EncoderDecoder:
+                attention: str | None = "general", dropout: float = 0.0,
+                input_feeding: bool = False) -> EncoderDecoder:
     """Recurrent encoder–decoder; ``attention=None`` is the plain model of §4.2, the scores are those of §4.3."""
     return EncoderDecoder(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, embedding_dim=embedding_dim,
                           hidden_size=hidden_size, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
-                          attention=attention, dropout=dropout)
+                          attention=attention, dropout=dropout, input_feeding=input_feeding)

@@ -18,6 +18,14 @@ shows validation BLEU per epoch, an attention heat map over the words of one
 test sentence per attention variant, and sample translations with their
 references in the notes.
 
+Training options (§4.2.1–4.2.2): ``batching.bucketing`` trains on
+length-bucketed batches cut to their longest pair (:mod:`an2dl.data.bucketing`;
+on for Multi30K, off for the short Tatoeba sentences, see docs/decisions.md);
+``model.teacher_forcing_schedule`` decays the teacher-forcing ratio over the
+steps (constant, linear, exponential, inverse sigmoid: scheduled sampling);
+``model.input_feeding`` feeds Luong's attentional vector h̃_{t−1} to the next
+step of the dot, general and concat variants.
+
 * ``seq2seq-eng-fra`` — Tatoeba's 5,000 English–French pairs (short
   sentences), a small GRU; minutes on a laptop CPU.
 * ``seq2seq-multi30k`` — Multi30K de→en (or any pair of en, de, fr): 29,000
@@ -28,6 +36,7 @@ references in the notes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,20 +44,24 @@ from typing import Any
 import torch
 
 from ...data import get_dataset
-from ...data.core import DataSplits
+from ...data.bucketing import LengthBucketedDataset, padding_fraction
+from ...data.core import ArrayDataset, DataSplits
+from ...data.datasets.translation import bucket_pairs, pair_lengths
 from ...data.text.specials import EOS, PAD
+from ...engine import Trainer
 from ...engine.bleu import corpus_bleu
 from ...engine.optim import OptimizerSpec
 from ...errors import ConfigError
 from ...models import get_model
 from ...nn.attention import ATTENTION_SCORES
 from ...report.plots import figure, save_figure
-from ...tasks.seq2seq import Seq2SeqTask, shift_right
+from ...tasks.seq2seq import Seq2SeqTask, TeacherForcingSchedule, shift_right
 from ..base import register_recipe
 from ..comparison import ComparisonRecipe, Variant, plot_variant_curves
 from ..config import RunSettings, TrainerConfig
 
-__all__ = ["Seq2SeqEngFra", "Seq2SeqMulti30k", "TranslationRecipe", "decoded_words"]
+__all__ = ["Batching", "Seq2SeqEngFra", "Seq2SeqMulti30k", "TranslationRecipe", "batching_trainer", "bucketed",
+           "decoded_words", "teacher_forcing", "training_padding"]
 
 
 @dataclass
@@ -60,9 +73,19 @@ class TranslationModels:
     bidirectional: bool = False  # a bidirectional encoder for every variant
     dropout: float = 0.0  # between stacked recurrent layers (num_layers > 1)
     num_layers: int = 1  # stacked recurrent layers of the encoder and the decoder
-    teacher_forcing: float = 1.0  # probability of feeding the true previous word in training
+    teacher_forcing: float = 1.0  # probability of feeding the true previous word (the schedule's start)
+    teacher_forcing_schedule: str = "constant"  # constant, linear, exponential, inverse_sigmoid (Bengio et al. 2015)
+    teacher_forcing_decay: float = 0.0  # c (linear), k < 1 (exponential), k >= 1 (inverse_sigmoid), per step
+    teacher_forcing_min: float = 0.0  # floor of the decaying ratio
+    input_feeding: bool = False  # Luong's input feeding in the dot, general and concat variants
     beam_width: int = 1  # 1 = greedy decoding at evaluation
     max_length: int = 16  # most words decoded per sentence (the longest target + <eos> at least)
+
+
+@dataclass
+class Batching:
+    bucketing: bool = True  # length-bucketed training batches, cut to their longest sentence (§4.2.2)
+    bucket_batches: int = 10  # batches per bucket sorted by length (more: less padding, less randomness)
 
 
 @dataclass
@@ -86,6 +109,9 @@ class Multi30kData:
 @dataclass
 class Seq2SeqEngFraConfig(RunSettings):
     data: EngFraData = field(default_factory=EngFraData)
+    # off here: Tatoeba's sentences are short, and at equal epochs the buckets cost validation BLEU for their
+    # shorter epochs (docs/decisions.md)
+    batching: Batching = field(default_factory=lambda: Batching(bucketing=False))
     model: TranslationModels = field(default_factory=TranslationModels)
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=3e-3))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=15, batch_size=32))
@@ -94,10 +120,49 @@ class Seq2SeqEngFraConfig(RunSettings):
 @dataclass
 class Seq2SeqMulti30kConfig(RunSettings):
     data: Multi30kData = field(default_factory=Multi30kData)
+    batching: Batching = field(default_factory=Batching)
     model: TranslationModels = field(default_factory=lambda: TranslationModels(
         variants=["plain", "mlp"], hidden_size=256, embedding_dim=128, bidirectional=True, max_length=40))
     optim: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", lr=1e-3))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=3, batch_size=64))
+
+
+def teacher_forcing(m: Any) -> TeacherForcingSchedule:
+    """The teacher-forcing schedule of a recipe's ``model`` settings (:class:`TeacherForcingSchedule`)."""
+    return TeacherForcingSchedule(getattr(m, "teacher_forcing_schedule", "constant"), start=m.teacher_forcing,
+                                  decay=getattr(m, "teacher_forcing_decay", 0.0),
+                                  minimum=getattr(m, "teacher_forcing_min", 0.0))
+
+
+def bucketed(cfg: Any, data: DataSplits) -> DataSplits:
+    """``data`` with its training pairs in length-bucketed batches when ``cfg.batching.bucketing`` is on."""
+    b = getattr(cfg, "batching", None)  # a settings class without the section trains in shuffled batches
+    if b is None or not b.bucketing or not isinstance(data.train, ArrayDataset):
+        return data
+    if isinstance(b.bucket_batches, bool) or not isinstance(b.bucket_batches, int) or b.bucket_batches < 1:
+        raise ConfigError(f"batching.bucket_batches must be a positive integer; got {b.bucket_batches!r}")
+    train = bucket_pairs(data.train, batch_size=cfg.trainer.batch_size, bucket_batches=b.bucket_batches,
+                         seed=cfg.trainer.seed)
+    return dataclasses.replace(data, train=train)
+
+
+def training_padding(cfg: Any, data: DataSplits) -> float:
+    """Share of ``<pad>`` among the source and target positions of the first epoch's training batches, as the
+    recipe batches them: length-bucketed and cut to their longest pair, or padded to the set's longest pair."""
+    train = bucketed(cfg, data).train
+    if isinstance(train, LengthBucketedDataset):
+        return padding_fraction(pair_lengths(train.dataset), train.sampler.batches())
+    lengths = pair_lengths(train)  # type: ignore[arg-type]
+    src, _, tgt = train.tensors  # type: ignore[union-attr]
+    return 1.0 - int(lengths.sum()) / (len(src) * (src.shape[1] + tgt.shape[1]))
+
+
+def batching_trainer(recipe: Any, cfg: Any, run_dir: Path, *, progress: bool | None = None) -> Trainer:
+    """The recipe's trainer; with bucketing it reads the training set in the order the buckets laid out."""
+    trainer = ComparisonRecipe.make_trainer(recipe, cfg, run_dir, progress=progress)
+    if getattr(cfg, "batching", None) is not None and cfg.batching.bucketing:
+        trainer.shuffle = False  # the bucketed dataset is laid out batch after batch, shuffled by epoch
+    return trainer
 
 
 def decoded_words(ids: torch.Tensor, vocab: Any) -> list[list[str]]:
@@ -134,13 +199,20 @@ class TranslationRecipe(ComparisonRecipe):
     def load_data(self, cfg: Any) -> DataSplits:
         return get_dataset(self.dataset, **self.dataset_settings(cfg))
 
+    def variant_data(self, cfg: Any, name: str, data: DataSplits) -> DataSplits:
+        return bucketed(cfg, data)
+
+    def make_trainer(self, cfg: Any, run_dir: Path, *, progress: bool | None = None) -> Trainer:
+        return batching_trainer(self, cfg, run_dir, progress=progress)
+
     def build_variant(self, cfg: Any, name: str, data: DataSplits) -> Seq2SeqTask:
         m, info = cfg.model, data.info
         model = get_model("seq2seq_rnn", src_vocab_size=len(info.src_vocab), tgt_vocab_size=len(info.tgt_vocab),
                           embedding_dim=m.embedding_dim, hidden_size=m.hidden_size, cell=m.cell,
                           bidirectional=m.bidirectional, num_layers=m.num_layers, dropout=m.dropout,
-                          attention=None if name == "plain" else name)
-        return Seq2SeqTask(model, teacher_forcing=m.teacher_forcing, max_length=m.max_length,
+                          attention=None if name == "plain" else name,
+                          input_feeding=m.input_feeding and name in ("dot", "general", "concat"))
+        return Seq2SeqTask(model, teacher_forcing=teacher_forcing(m), max_length=m.max_length,
                            beam_width=m.beam_width, optimizer=cfg.optim)
 
     def export_info(self, cfg: Any, data: DataSplits) -> dict[str, Any]:
@@ -164,9 +236,12 @@ class TranslationRecipe(ComparisonRecipe):
 
     def summarize(self, cfg: Any, variants: list[Variant], data: DataSplits) -> tuple[dict[str, Any], list[str]]:
         info = data.info
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = {"train/padding_fraction": training_padding(cfg, data)}
+        bucketing = getattr(cfg, "batching", None) is not None and cfg.batching.bucketing
         notes = [f"{self.dataset} {info.source_language}→{info.target_language}: {info.extra['pairs']} pairs "
-                 f"({info.extra['split']}); vocabularies {len(info.src_vocab)} / {len(info.tgt_vocab)} ids."]
+                 f"({info.extra['split']}); vocabularies {len(info.src_vocab)} / {len(info.tgt_vocab)} ids.",
+                 f"Training batches {'length-bucketed' if bucketing else 'shuffled, padded to the longest pair'}: "
+                 f"{metrics['train/padding_fraction']:.1%} of their source and target positions are <pad>."]
         translations = {}
         for v in variants:
             translations[v.name] = self._translate(v, data, cfg)
