@@ -27,14 +27,14 @@ computation saved.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 
 from .._utils.rng import generator
 from ..errors import ConfigError
 from .core import ArrayDataset, PreCollated
+from .ordered import EpochOrderedDataset
 from .text.specials import PAD
 
 __all__ = ["LengthBucketBatchSampler", "LengthBucketedDataset", "trim_padding", "padding_fraction"]
@@ -134,7 +134,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             yield b.tolist()
 
 
-class LengthBucketedDataset(Dataset):
+class LengthBucketedDataset(EpochOrderedDataset):
     """A padded sequence set whose order, epoch by epoch, is a sequence of length-bucketed batches.
 
     Train on it with ``Trainer(batch_size=batch_size, shuffle=False)``: the trainer's batch ``b`` is then
@@ -157,10 +157,8 @@ class LengthBucketedDataset(Dataset):
         if len(lengths) != len(dataset):
             raise ConfigError(f"LengthBucketedDataset lengths must hold one value per sample ({len(dataset)}); "
                               f"got {len(lengths)}")
-        self.dataset = dataset
-        self.sampler = LengthBucketBatchSampler(lengths, batch_size, bucket_batches=bucket_batches, seed=seed,
-                                                drop_last=drop_last)
-        self._order: torch.Tensor | None = None
+        super().__init__(dataset, LengthBucketBatchSampler(lengths, batch_size, bucket_batches=bucket_batches,
+                                                           seed=seed, drop_last=drop_last))
 
     @property
     def tensors(self) -> tuple[torch.Tensor, ...]:
@@ -171,21 +169,8 @@ class LengthBucketedDataset(Dataset):
     def batch_size(self) -> int:
         return self.sampler.batch_size
 
-    def set_epoch(self, epoch: int) -> None:
-        if epoch != self.sampler.epoch:
-            self._order = None
-        self.sampler.set_epoch(epoch)
-
-    def _epoch_order(self) -> torch.Tensor:
-        if self._order is None:
-            self._order = torch.cat(self.sampler.batches())
-        return self._order
-
-    def __len__(self) -> int:
-        return len(self._epoch_order())
-
-    def __getitem__(self, i: int) -> Any:
-        return self.dataset[int(self._epoch_order()[i])]
+    def epoch_batches(self) -> list[torch.Tensor]:
+        return self.sampler.batches()
 
     def __getitems__(self, indices: Sequence[int]) -> PreCollated:
         idx = self._epoch_order()[torch.as_tensor(indices, dtype=torch.long)]

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset, Sampler
 
 from .._utils.rng import generator
 from ..errors import ConfigError
+from .ordered import EpochOrderedDataset
 
 __all__ = ["PKBatchSampler", "PKDataset", "pk_batch", "check_pk"]
 
@@ -104,7 +105,7 @@ class PKBatchSampler(Sampler[list[int]]):
             yield self.batch(b).tolist()
 
 
-class PKDataset(Dataset):
+class PKDataset(EpochOrderedDataset):
     """A training set whose order, epoch by epoch, is a sequence of P×K batches.
 
     Train on it with ``Trainer(batch_size=P*K, shuffle=False)``: the
@@ -124,28 +125,16 @@ class PKDataset(Dataset):
                  seed: int = 0) -> None:
         if len(labels) != len(dataset):  # type: ignore[arg-type]
             raise ConfigError(f"labels must hold one class id per sample ({len(dataset)}); got {len(labels)}")  # type: ignore[arg-type]
-        self.dataset = dataset
-        self.sampler = PKBatchSampler(labels, p=p, k=k, num_batches=num_batches, seed=seed)
+        super().__init__(dataset, PKBatchSampler(labels, p=p, k=k, num_batches=num_batches, seed=seed))
         self.collate_fn = getattr(dataset, "collate_fn", None)
-        self._order: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
         """``P * K``: the trainer's batch size for this dataset."""
         return self.sampler.p * self.sampler.k
 
-    def set_epoch(self, epoch: int) -> None:
-        if epoch != self.sampler.epoch:
-            self._order = None
-        self.sampler.set_epoch(epoch)
-
-    def _epoch_order(self) -> torch.Tensor:
-        if self._order is None:
-            self._order = torch.cat([self.sampler.batch(b) for b in range(self.sampler.num_batches)])
-        return self._order
+    def epoch_batches(self) -> list[torch.Tensor]:
+        return [self.sampler.batch(b) for b in range(self.sampler.num_batches)]
 
     def __len__(self) -> int:
         return self.sampler.num_batches * self.batch_size
-
-    def __getitem__(self, i: int):
-        return self.dataset[int(self._epoch_order()[i])]
