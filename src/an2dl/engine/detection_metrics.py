@@ -58,7 +58,7 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from ..ops import BOX_FORMATS, box_convert, box_iou, check_boxes
 
-__all__ = ["MeanAveragePrecision", "AREA_RANGES"]
+__all__ = ["MeanAveragePrecision", "AREA_RANGES", "IOU_TYPES"]
 
 #: ``(name, smallest area, largest area)`` in squared pixels, bounds included (COCO's ranges)
 AREA_RANGES: tuple[tuple[str, float, float], ...] = (
@@ -89,7 +89,14 @@ _STATES: dict[str, tuple[torch.dtype, tuple[int, ...]]] = {
     "gt_crowd": (torch.long, ()),  # 0/1
     "gt_area": (torch.float64, ()),
     "gt_counts": (torch.long, ()),  # ground-truth boxes per image
+    # iou_type="segm" only: the binary masks, each image's [N, H, W] flattened, and each image's (H, W)
+    "det_masks": (torch.bool, ()),
+    "gt_masks": (torch.bool, ()),
+    "mask_sizes": (torch.long, (2,)),
 }
+
+#: what the IoU of a detection and an object is computed on: boxes, or instance masks (COCOeval's iouType)
+IOU_TYPES = ("bbox", "segm")
 
 
 # --------------------------------------------------------------------------------------------- input checks
@@ -160,6 +167,33 @@ def _match_iou(det: torch.Tensor, gt: torch.Tensor, crowd: torch.Tensor) -> torc
         iou[:, crowd] = _crowd_overlap(det, gt[crowd])
     # COCOeval scores a pair without a positive-width and positive-height overlap 0, also for degenerate boxes
     return iou.nan_to_num(nan=0.0)
+
+
+def _mask_iou(det: torch.Tensor, gt: torch.Tensor, crowd: torch.Tensor) -> torch.Tensor:
+    """``[D, G]`` IoU of binary masks ``[D, P]`` and ``[G, P]`` (pixels flattened): ``|A ∩ B| / |A ∪ B|``; a crowd
+    column by the detection's area ``|A ∩ B| / |A|``; 0 where the denominator is 0 (pycocotools' ``maskUtils.iou``)."""
+    d, g = det.to(torch.float64), gt.to(torch.float64)
+    inter = d @ g.T
+    det_area, gt_area = d.sum(1), g.sum(1)
+    union = det_area[:, None] + gt_area[None, :] - inter
+    union = torch.where(crowd[None, :], det_area[:, None].expand_as(union), union)
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+
+
+def _mask_tensor(value: Any, name: str, count: int, size: tuple[int, int] | None) -> torch.Tensor:
+    """``[N, H, W]`` (or ``[N, 1, H, W]``) masks as bool: bools and 0/1 integers as they are, probabilities ``>= 0.5``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor [{count}, H, W] of masks; got {type(value).__name__}")
+    if value.dim() == 4 and value.shape[1] == 1:
+        value = value[:, 0]
+    if value.dim() != 3 or value.shape[0] != count or (size is not None and tuple(value.shape[-2:]) != size):
+        want = f"[{count}, H, W]" if size is None else f"[{count}, {size[0]}, {size[1]}] (the size of the other masks of the image)"
+        raise ValueError(f"{name} must be {want}, one mask per box; got {list(value.shape)}")
+    if value.dtype == torch.bool:
+        return value
+    if value.is_floating_point():
+        return value >= 0.5
+    return value != 0
 
 
 def _greedy_match(
@@ -266,6 +300,12 @@ class MeanAveragePrecision(Metric):
             of each IoU threshold and class of ``classes`` at the recall levels ``0, 0.01, ..., 1``
             (area range ``all``, the largest ``max_detection_thresholds``; ``-1`` where the class
             has no ground truth), the precision-recall curves whose means are the APs of ``map``.
+        iou_type: ``"bbox"`` (default) or ``"segm"``: mask AP (notes §3.5.5.1, Mask R-CNN), COCOeval's
+            ``iouType="segm"``.  Then every ``preds[i]`` and ``target[i]`` also carries ``masks``
+            ``[N, H, W]`` (or ``[N, 1, H, W]``; bool, 0/1, or probabilities read as ``>= 0.5``), the IoU
+            is that of the masks' pixels (a crowd region's by the detection's mask area), a detection's
+            area is its mask's pixel count and an object's its ``area`` or else its mask's.  The boxes are
+            still validated but do not decide any match.
         **kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     :meth:`update` takes ``preds`` and ``target``, lists with one dict per image (torchvision's
@@ -318,9 +358,13 @@ class MeanAveragePrecision(Metric):
         max_detection_thresholds: Sequence[int] | None = None,
         class_metrics: bool = False,
         curves: bool = False,
+        iou_type: str = "bbox",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if iou_type not in IOU_TYPES:
+            raise ValueError(f"iou_type must be one of {IOU_TYPES}; got {iou_type!r}")
+        self.iou_type = iou_type
         if box_format not in BOX_FORMATS:
             raise ValueError(f"box_format must be one of {BOX_FORMATS}; got {box_format!r}")
         thresholds = _DEFAULT_IOU_THRESHOLDS if iou_thresholds is None else iou_thresholds
@@ -366,6 +410,7 @@ class MeanAveragePrecision(Metric):
             raise ValueError(f"preds and target must have one entry per image each; got {len(preds)} and {len(target)}")
         det: list[tuple[torch.Tensor, ...]] = []
         gt: list[tuple[torch.Tensor, ...]] = []
+        masks: list[tuple[torch.Tensor, ...]] = []
         for i, (p, t) in enumerate(zip(preds, target)):
             p = _entries(p, f"preds[{i}]", ("boxes", "scores", "labels"))
             boxes = _box_tensor(p["boxes"], f"preds[{i}]['boxes']", self.box_format)
@@ -374,6 +419,13 @@ class MeanAveragePrecision(Metric):
             _finite(scores, f"preds[{i}]['scores']")
             labels = _per_box(p["labels"], f"preds[{i}]['labels']", n, integer=True).long()
             det.append((boxes, scores, labels))
+            if self.iou_type == "segm":
+                _entries(p, f"preds[{i}]", ("masks",))
+                _entries(t, f"target[{i}]", ("masks",))
+                gt_masks = _mask_tensor(t["masks"], f"target[{i}]['masks']", len(t["masks"]), None)
+                size = (int(gt_masks.shape[-2]), int(gt_masks.shape[-1]))
+                det_masks = _mask_tensor(p["masks"], f"preds[{i}]['masks']", n, size)
+                masks.append((det_masks.reshape(-1), gt_masks.reshape(-1), torch.tensor([size], dtype=torch.long)))
 
             t = _entries(t, f"target[{i}]", ("boxes", "labels"))
             boxes = _box_tensor(t["boxes"], f"target[{i}]['boxes']", self.box_format)
@@ -385,7 +437,12 @@ class MeanAveragePrecision(Metric):
                 crowd = _per_box(t["iscrowd"], f"target[{i}]['iscrowd']", m, integer=True).long()
                 if bool(((crowd != 0) & (crowd != 1)).any()):
                     raise ValueError(f"target[{i}]['iscrowd'] must hold 0 or 1 (or bools); got {crowd.unique().tolist()}")
-            if t.get("area") is None:
+            if masks and masks[-1][1].numel() != m * int(masks[-1][2].prod()):
+                raise ValueError(f"target[{i}]['masks'] must hold one mask per box ({m}); got "
+                                 f"{masks[-1][1].numel() // max(1, int(masks[-1][2].prod()))}")
+            if t.get("area") is None and masks:  # the mask's area, as COCO's annotations give it
+                area = masks[-1][1].reshape(m, int(masks[-1][2].prod())).sum(1).to(torch.float64)
+            elif t.get("area") is None:
                 area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
             else:
                 area = _per_box(t["area"], f"target[{i}]['area']", m, integer=False).to(torch.float64)
@@ -401,6 +458,8 @@ class MeanAveragePrecision(Metric):
             getattr(self, name).append(torch.cat(parts).to(device))
         self.det_counts.append(torch.tensor([d[1].numel() for d in det], dtype=torch.long, device=device))
         self.gt_counts.append(torch.tensor([g[1].numel() for g in gt], dtype=torch.long, device=device))
+        for name, parts in zip(("det_masks", "gt_masks", "mask_sizes"), zip(*masks)):
+            getattr(self, name).append(torch.cat(parts).to(device))
 
     # ------------------------------------------------------------------------------------------ state
     def _state(self, name: str) -> torch.Tensor:
@@ -448,6 +507,7 @@ class MeanAveragePrecision(Metric):
         det_image = images.repeat_interleave(det_counts)
         order = torch.sort(state["det_scores"], descending=True, stable=True).indices
         order = order[torch.sort(det_image[order], stable=True).indices]
+        det_orig = order.clone()  # each ranked detection's row in the state (to find its mask)
         det_image, det_boxes = det_image[order], state["det_boxes"][order]
         det_scores, det_labels = state["det_scores"][order], state["det_labels"][order]
         # ... and within each (image, class): only the first max(max_dets) of a class take part
@@ -459,6 +519,17 @@ class MeanAveragePrecision(Metric):
         keep = rank < max_dets[-1]
         det_image, det_boxes, det_scores = det_image[keep], det_boxes[keep], det_scores[keep]
         det_labels, det_class, rank = det_labels[keep], det_class[keep], rank[keep]
+        det_orig = det_orig[keep]
+        segm = self.iou_type == "segm"
+        if segm:
+            if state["mask_sizes"].shape[0] != images.numel():
+                raise RuntimeError(f"state holds masks of {state['mask_sizes'].shape[0]} images for "
+                                   f"{images.numel()} images")
+            pixels = state["mask_sizes"].prod(1)
+            det_row0 = torch.cumsum(det_counts, 0) - det_counts  # first state row of each image's detections
+            det_pix0 = torch.cumsum(det_counts * pixels, 0) - det_counts * pixels
+            gt_pix0 = torch.cumsum(gt_counts * pixels, 0) - gt_counts * pixels
+            det_mask_area = torch.zeros(det_scores.numel(), dtype=torch.float64)
 
         gt_crowd = state["gt_crowd"].bool()
         gt_area = state["gt_area"]
@@ -477,14 +548,23 @@ class MeanAveragePrecision(Metric):
         for i in images.tolist():
             d0, d1 = (det_start[i - 1] if i else 0), det_start[i]
             g0, g1 = (gt_start[i - 1] if i else 0), gt_start[i]
+            if segm:
+                p = int(pixels[i])
+                image_det = state["det_masks"][int(det_pix0[i]):int(det_pix0[i]) + int(det_counts[i]) * p].reshape(-1, p)
+                det_m = image_det[det_orig[d0:d1] - det_row0[i]]
+                det_mask_area[d0:d1] = det_m.sum(1).to(torch.float64)
             if d0 == d1 or g0 == g1:
                 continue
-            iou = _match_iou(det_boxes[d0:d1], state["gt_boxes"][g0:g1], gt_crowd[g0:g1])
+            if segm:
+                gt_m = state["gt_masks"][int(gt_pix0[i]):int(gt_pix0[i]) + (g1 - g0) * p].reshape(-1, p)
+                iou = _mask_iou(det_m, gt_m, gt_crowd[g0:g1])
+            else:
+                iou = _match_iou(det_boxes[d0:d1], state["gt_boxes"][g0:g1], gt_crowd[g0:g1])
             iou = torch.where(det_labels[d0:d1, None] == state["gt_labels"][None, g0:g1], iou, -1.0)
             matched[..., d0:d1], matched_ignored[..., d0:d1] = _greedy_match(
                 iou, gt_crowd[g0:g1], gt_ignored[:, g0:g1], limit
             )
-        det_area = (det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1])
+        det_area = det_mask_area if segm else (det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1])
         outside = (det_area < area_lo) | (det_area > area_hi)  # (A, D)
         ignored = matched_ignored | (~matched & outside[:, None, :])
         true_pos, counted = matched & ~ignored, ~ignored

@@ -103,7 +103,8 @@ def plot_detection_examples(images: Sequence[torch.Tensor], detections: Sequence
 
     Args:
         images: ``[3, H, W]`` (or ``[1, H, W]``) images in [0, 1].
-        detections: per image ``{boxes [K, 4], labels [K], scores [K]}`` in pixels of the image.
+        detections: per image ``{boxes [K, 4], labels [K], scores [K]}`` in pixels of the image, and
+            ``masks [K, 1, H, W]`` for instance segmentation (drawn as tints).
         targets: per image ``{boxes [N, 4], labels [N]}``.
         class_names: names of labels ``0..C`` (label 0 the background).
         run_dir: the run whose ``plots/`` receive ``<name>.png``.
@@ -130,12 +131,17 @@ def plot_detection_examples(images: Sequence[torch.Tensor], detections: Sequence
         for box in truth["boxes"].detach().cpu():
             shown = draw_box(shown, box, color=(1.0, 1.0, 1.0))
         keep = det["scores"].detach().cpu() >= score_threshold
+        masks = det.get("masks")  # Mask R-CNN: [K, 1, H, W] probabilities, tinted in the class colours
+        masks = None if masks is None else masks.detach().float().cpu()[keep].reshape(-1, *shown.shape[-2:])
         drawn = draw_detections(shown, det["boxes"].detach().cpu()[keep], det["labels"].detach().cpu()[keep],
-                                det["scores"].detach().cpu()[keep], class_names=class_names)
+                                det["scores"].detach().cpu()[keep], class_names=class_names, masks=masks)
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(drawn.permute(1, 2, 0).numpy())
         ax.set_title(f"{int(keep.sum())} found / {len(truth['boxes'])} true", fontsize=8)
         ax.axis("off")
+    with_masks = any("masks" in d for d in detections)
     return save_figure(fig, run_dir, name,
                        f"Held-out images: true boxes in white, detections with a score of at least {score_threshold:g} "
-                       "in their class colours, captioned with class and score")
+                       "in their class colours, captioned with class and score"
+                       + (" (each detection's mask, probability ≥ 0.5, tinted in its class colour)" if with_masks
+                          else ""))

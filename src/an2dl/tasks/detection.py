@@ -53,6 +53,13 @@ recipes monitor ``val/map`` (``mode="max"``) for checkpoints and early stopping.
     # recipe's figures(result): an2dl.recipes.figures.detection_figures(result) draws the test split's PR
     # curves (from pr_curve_50) and test images with their true and found boxes
 
+**Instance masks** (Mask R-CNN, notes §3.5.5.1; ``DetectionTask(masks=True)``, the default for a
+model whose ``needs_masks`` is true): targets also carry ``masks`` ``[N, H, W]`` (0/1), detections
+``masks`` ``[K, 1, H, W]`` (probabilities), and validation and test also log the COCO mask AP under
+``segm_map``, ``segm_map_50``, ``segm_map_75``, ``segm_map_small`` … ``segm_mar_large``
+(:class:`~an2dl.engine.detection_metrics.MeanAveragePrecision` with ``iou_type="segm"``); ``an2dl
+predict`` tints each shown detection's mask in its class colour.
+
 ``an2dl predict RUN_DIR image.png`` on an exported detection model prints
 each image's detections with a score of at least 0.5 (``--top N``: the N
 best whatever their score) — class name, score and box in pixels of the
@@ -148,8 +155,32 @@ def _detection_map(*, num_classes: int) -> Any:
     return _detection_map_class()(num_classes=num_classes)
 
 
+@functools.cache
+def _segm_map_class() -> type:
+    from ..engine.detection_metrics import MeanAveragePrecision
+
+    class SegmentationMAP(MeanAveragePrecision):
+        """COCO mask AP (``iou_type="segm"``), its scalar results named ``segm_<key>``."""
+
+        def __init__(self) -> None:
+            super().__init__(iou_type="segm")
+
+        def compute(self) -> dict[str, torch.Tensor]:
+            out = super().compute()
+            return {f"segm_{k}": v for k, v in out.items() if k in DETECTION_LOG_KEYS}
+
+    return SegmentationMAP
+
+
+def _segm_map() -> Any:
+    """COCO mask AP of an instance-segmentation task: ``segm_map``, ``segm_map_50``, ... (the masks' IoU)."""
+    return _segm_map_class()()
+
+
 if "detection_map" not in metric_names():
     register_metric("detection_map")(_detection_map)
+if "detection_segm_map" not in metric_names():
+    register_metric("detection_segm_map")(_segm_map)
 
 
 # ---------------------------------------------------------------------------------------------- the task
@@ -163,6 +194,10 @@ class DetectionTask(Task):
             (default: numbered); recorded with the exported model for ``an2dl predict``.
         augment: a training-time an2dl Transform; it moves each image's boxes, labels and masks
             with the pixels (a box pushed out of the image is dropped with its object).
+        masks: instance segmentation (Mask R-CNN, notes §3.5.5.1): targets carry ``masks`` ``[N, H, W]``,
+            detections ``masks`` ``[K, 1, H, W]`` (probabilities), and validation/test also log the mask
+            AP as ``segm_map``, ``segm_map_50``, ... (:class:`~an2dl.engine.detection_metrics.MeanAveragePrecision`
+            with ``iou_type="segm"``).  Default: the model's ``needs_masks`` attribute.
 
     Shape:
         batch ``Batch(inputs=[B, 3, H, W] or a list of [3, H, W], targets=[{boxes [N, 4], labels [N], ...}])``
@@ -176,7 +211,8 @@ class DetectionTask(Task):
     augment_fields = {"targets": "instances"}
 
     def __init__(self, model: nn.Module, *, optimizer: OptimizerSpec | None = None,
-                 class_names: Sequence[str] | None = None, augment: nn.Module | None = None) -> None:
+                 class_names: Sequence[str] | None = None, augment: nn.Module | None = None,
+                 masks: bool | None = None) -> None:
         super().__init__(optimizer, augment=augment)
         name = type(self).__name__
         if not isinstance(model, nn.Module):
@@ -189,7 +225,11 @@ class DetectionTask(Task):
         self.model = model
         self.num_classes = num_classes
         self.class_names = detection_class_names(class_names, num_classes)
-        self.declare_metrics({"map": metric("detection_map", num_classes=num_classes, splits=("val", "test"))})
+        self.masks = bool(getattr(model, "needs_masks", False)) if masks is None else bool(masks)
+        declared = {"map": metric("detection_map", num_classes=num_classes, splits=("val", "test"))}
+        if self.masks:
+            declared["segm"] = metric("detection_segm_map", splits=("val", "test"))
+        self.declare_metrics(declared)
 
     def forward(self, images: Any, targets: Any = None) -> Any:
         return self.model(images) if targets is None else self.model(images, targets)
@@ -221,6 +261,9 @@ class DetectionTask(Task):
             if not self._object_labels(t["labels"]):
                 raise BatchError(f"{name} batch.targets[{i}]['labels'] must lie in 1..{self.num_classes - 1} (0 is "
                                  f"the background); got {t['labels'].tolist()}")
+            if self.masks and "masks" not in t:
+                raise BatchError(f"{name} batch.targets[{i}] needs 'masks' [N, H, W] (instance segmentation); it "
+                                 f"has {sorted(t)}")
 
     def _object_labels(self, labels: torch.Tensor) -> bool:
         """Whether every label is an object class, ``1..num_classes - 1``."""
@@ -269,7 +312,15 @@ class DetectionTask(Task):
         preds = [{"boxes": d["boxes"].detach(), "scores": d["scores"].detach(), "labels": d["labels"].detach()}
                  for d in detections]
         truth = [{k: t[k] for k in ("boxes", "labels", "iscrowd", "area") if k in t} for t in batch.targets]
-        self.update_metrics(ctx, preds, truth)
+        self.update_metrics(ctx, preds, truth, names=("map",))
+        if self.masks:
+            if any("masks" not in d for d in detections):
+                raise ConfigError(f"{type(self).__name__} with masks=True needs detections with 'masks' "
+                                  f"[K, 1, H, W]; got keys {sorted(detections[0])}")
+            for p, d in zip(preds, detections):
+                p["masks"] = d["masks"].detach()
+            truth = [{k: t[k] for k in ("boxes", "labels", "iscrowd", "masks") if k in t} for t in batch.targets]
+            self.update_metrics(ctx, preds, truth, names=("segm",))
         ctx.log("detections", sum(len(d["scores"]) for d in detections) / max(1, len(detections)))
 
     def predict_step(self, batch: Batch, ctx: StepContext) -> list[dict[str, torch.Tensor]]:
@@ -324,7 +375,12 @@ class DetectionTask(Task):
             image = x[i].cpu() if Path(src).suffix.lower() == ".npy" else read_image(src, max_pixels=max_pixels)
             h, w = image.shape[-2:]
             boxes = boxes * torch.tensor([w / shape[2], h / shape[1], w / shape[2], h / shape[1]])
-            save_image(drawing, draw_detections(image, boxes, labels, scores, class_names=names))
+            masks = None
+            if "masks" in d:  # instance masks at the model's input size, resampled to the file's pixels
+                chosen = d["masks"].float().cpu()[order][keep].reshape(-1, 1, *d["masks"].shape[-2:])
+                masks = torch.nn.functional.interpolate(chosen, size=(h, w), mode="bilinear",
+                                                        align_corners=False)[:, 0] if len(chosen) else None
+            save_image(drawing, draw_detections(image, boxes, labels, scores, class_names=names, masks=masks))
             out.files.append(drawing)
             found = [(names[int(k)] if 0 <= int(k) < len(names) else str(int(k)), float(s), b)
                      for k, s, b in zip(labels.tolist(), scores.tolist(), boxes)]
@@ -339,8 +395,11 @@ class DetectionTask(Task):
 # ---------------------------------------------------------------------------------------------- drawing
 def draw_detections(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
                     scores: torch.Tensor | None = None, *, class_names: Sequence[str] | None = None,
-                    min_side: int = 256, width: int | None = None) -> torch.Tensor:
+                    min_side: int = 256, width: int | None = None, masks: torch.Tensor | None = None) -> torch.Tensor:
     """``image`` as RGB with each box outlined in its class's colour and captioned ``"<class> <score>"``.
+
+    With ``masks`` (``[K, H, W]`` probabilities or binary, Mask R-CNN's instances) each
+    detection's pixels ``>= 0.5`` are first tinted with its class's colour (half opacity).
 
     Images whose longer side is below ``min_side`` are first enlarged by an
     integer factor (nearest neighbour, boxes scaled alike), so that the
@@ -376,6 +435,16 @@ def draw_detections(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tens
     h, w = image.shape[-2:]
     factor = max(1, -(-int(min_side) // max(h, w)))
     rgb = image.detach().float().cpu().expand(3, -1, -1) if image.shape[0] == 1 else image.detach().float().cpu()
+    if masks is not None:
+        masks = masks.detach().float().cpu().reshape(-1, h, w) if masks.numel() == len(boxes) * h * w else masks
+        if masks.shape != (len(boxes), h, w):
+            raise DataError(f"draw_detections masks must be [{len(boxes)}, {h}, {w}] (one per box, the image's "
+                            f"size); got {list(masks.shape)}")
+        rgb = rgb.clone()
+        for mask, label in zip(masks, labels.tolist()):
+            colour = torch.tensor(_PALETTE[(int(label) - 1) % len(_PALETTE)])[:, None]
+            on = mask >= 0.5
+            rgb[:, on] = 0.5 * rgb[:, on] + 0.5 * colour
     if factor > 1:
         rgb = rgb.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
         boxes = boxes * factor

@@ -14,7 +14,7 @@ key            value                           meaning
 ``labels``     int64 ``[N]`` in ``1..C``        class ``labels[i]`` is ``class_names[labels[i]]``;
                                                0 is the background and never a label
 ``image_id``   int                             the image's index in its data set (COCO: its id)
-``masks``      uint8 ``[N, H, W]``             instance masks (synthetic shapes only)
+``masks``      uint8 ``[N, H, W]``             instance masks (shapes; COCO with ``masks=True``)
 ``iscrowd``    int64 ``[N]``                   COCO's crowd flag (COCO files only)
 ``area``       float32 ``[N]``                 COCO's object area in pixels of ``image`` (COCO only)
 =============  ==============================  =================================================
@@ -33,6 +33,15 @@ is :func:`~an2dl.data.datasets.raccoon.read_voc_objects`),
 label 0 is the background already; ``iscrowd`` and ``area`` kept).  Both
 resize every image to ``size × size`` when asked (bilinear with
 antialiasing; boxes scaled per axis, areas by the product of the two scales).
+
+**Instance masks** (notes §3.5.5.1, Mask R-CNN's targets): ``load_coco_detection(...,
+masks=True)`` decodes each annotation's ``segmentation`` with
+:func:`coco_segmentation_mask` — polygons, uncompressed RLE and compressed RLE
+strings, with our own code equal pixel for pixel to ``pycocotools.mask`` (a
+test-only dependency) — and resizes the masks with the image by nearest
+neighbour.  A polygon with fewer than 3 points, an RLE whose ``size`` is not the
+image's, and a mask without any pixel are errors naming the file and the
+annotation id.
 
 **Bad annotations** (checked by :func:`check_annotation_boxes`), each message
 naming the file and the value:
@@ -69,6 +78,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -85,6 +95,7 @@ __all__ = [
     "check_annotation_boxes",
     "load_voc_detection",
     "load_coco_detection",
+    "coco_segmentation_mask",
     "raccoon_detection",
     "BACKGROUND_NAMES",
 ]
@@ -275,6 +286,152 @@ def load_voc_detection(annotations: Sequence[str | os.PathLike], images_dir: str
     return DetectionDataset(_stack_if_same(images), targets, class_names=["background", *names], sources=sources)
 
 
+# ------------------------------------------------------------------------------------------------ COCO masks
+def _polygon_runs(xy: Sequence[float], h: int, w: int) -> list[int]:
+    """Column-major run lengths of one closed polygon ``[x1, y1, x2, y2, ...]`` filled by the even-odd rule.
+
+    The boundary is traced on a grid five times finer than the pixels (vertices rounded to it, each
+    edge stepped one fine cell at a time along its longer axis); every step that crosses the vertical
+    line through a pixel column's centre toggles that column below the crossing's row (the first pixel
+    whose centre lies below the crossing).  The toggles, sorted in column-major order, are the run
+    boundaries — the same rule, to the fine grid's rounding, as ``pycocotools.mask.frPyObjects``.
+    """
+    scale = 5.0
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    # C's (int)(v + .5): truncation towards zero
+    x = np.trunc(scale * pts[:, 0] + 0.5).astype(np.int64)
+    y = np.trunc(scale * pts[:, 1] + 0.5).astype(np.int64)
+    x, y = np.append(x, x[0]), np.append(y, y[0])
+    us, vs = [], []
+    for j in range(len(pts)):
+        xs, xe, ys, ye = int(x[j]), int(x[j + 1]), int(y[j]), int(y[j + 1])
+        dx, dy = abs(xe - xs), abs(ye - ys)
+        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
+        if flip:
+            xs, xe, ys, ye = xe, xs, ye, ys
+        if dx >= dy:
+            t = np.arange(dx + 1)
+            t = dx - t if flip else t
+            s = (ye - ys) / dx if dx else 0.0
+            us.append(t + xs)
+            vs.append(np.trunc(ys + s * t + 0.5).astype(np.int64))
+        else:
+            t = np.arange(dy + 1)
+            t = dy - t if flip else t
+            s = (xe - xs) / dy
+            vs.append(t + ys)
+            us.append(np.trunc(xs + s * t + 0.5).astype(np.int64))
+    u, v = np.concatenate(us), np.concatenate(vs)
+    step = np.nonzero(u[1:] != u[:-1])[0] + 1
+    xd = np.where(u[step] < u[step - 1], u[step], u[step] - 1).astype(np.float64)
+    xd = (xd + 0.5) / scale - 0.5
+    yd = np.minimum(v[step], v[step - 1]).astype(np.float64)
+    yd = (yd + 0.5) / scale - 0.5
+    ok = (np.floor(xd) == xd) & (xd >= 0) & (xd <= w - 1)
+    col, row = xd[ok].astype(np.int64), np.ceil(np.clip(yd[ok], 0, h)).astype(np.int64)
+    edges = np.sort(np.append(col * h + row, h * w))
+    diffs = np.diff(edges, prepend=0)
+    # a zero-length run (two toggles at one pixel cancel) merges its neighbours
+    runs: list[int] = [int(diffs[0])]
+    j = 1
+    while j < len(diffs):
+        if diffs[j] > 0:
+            runs.append(int(diffs[j]))
+        elif j + 1 < len(diffs):
+            j += 1
+            runs[-1] += int(diffs[j])
+        j += 1
+    return runs
+
+
+def _runs_to_mask(runs: Sequence[int], h: int, w: int) -> torch.Tensor:
+    """``uint8 [h, w]`` from column-major run lengths (zeros first, then alternating)."""
+    counts = np.asarray(runs, dtype=np.int64)
+    flat = np.repeat((np.arange(len(counts)) % 2).astype(np.uint8), counts)
+    return torch.from_numpy(np.ascontiguousarray(flat.reshape(w, h).T))
+
+
+def _rle_string_counts(s: str) -> list[int]:
+    """Run lengths of COCO's compressed RLE string.
+
+    Each count is written in 5-bit groups, least significant first, each group a character
+    ``48 + bits`` with 0x20 set while more groups follow; the last group's 0x10 bit is the sign.
+    From the fourth count on, the stored value is the difference to the count two places before.
+    """
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        value, k, more = 0, 0, True
+        while more:
+            if p >= len(s):
+                raise ValueError("the string ends inside a count")
+            c = ord(s[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {s[p]!r} at {p} is not a count character")
+            value |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                value -= 1 << (5 * k)
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
+def coco_segmentation_mask(segmentation: Any, size: tuple[int, int], *, source: str = "segmentation") -> torch.Tensor:
+    """A COCO annotation's ``segmentation`` as a binary ``uint8 [H, W]`` mask of its ``(H, W)`` image.
+
+    Accepted forms (notes §3.5.5; COCO's three encodings):
+
+    * polygons — a list of ``[x1, y1, x2, y2, ...]`` lists, at least 3 points each; each polygon is
+      filled by the even-odd rule at pixel centres (:func:`_polygon_runs`), the object is their union;
+    * uncompressed RLE — ``{"counts": [int, ...], "size": [H, W]}``: run lengths in column-major
+      order, zeros first;
+    * compressed RLE — ``counts`` a string (:func:`_rle_string_counts`).
+
+    Raises:
+        DataError: naming ``source``: a polygon with fewer than 3 points or an odd number of values,
+            an RLE whose ``size`` is not the image's or whose runs do not cover it, an unknown form.
+    """
+    h, w = (int(v) for v in size)
+    if isinstance(segmentation, Mapping):
+        rle_size = segmentation.get("size")
+        if not isinstance(rle_size, (list, tuple)) or [int(v) for v in rle_size] != [h, w]:
+            raise DataError(f"{source}: RLE 'size' must be the image's [height, width] = [{h}, {w}]; got {rle_size!r}")
+        counts = segmentation.get("counts")
+        if isinstance(counts, bytes):
+            counts = counts.decode("ascii")
+        if isinstance(counts, str):
+            try:
+                runs = _rle_string_counts(counts)
+            except ValueError as e:
+                raise DataError(f"{source}: compressed RLE 'counts' is not a valid COCO string ({e})") from None
+        elif isinstance(counts, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            runs = counts
+        else:
+            raise DataError(f"{source}: RLE 'counts' must be a list of integers or a compressed string; got "
+                            f"{type(counts).__name__}")
+        if any(c < 0 for c in runs) or sum(runs) != h * w:
+            raise DataError(f"{source}: RLE runs must be >= 0 and add up to height*width = {h * w}; they add up to "
+                            f"{sum(runs)}")
+        return _runs_to_mask(runs, h, w)
+    if not isinstance(segmentation, list) or not segmentation or not all(isinstance(p, list) for p in segmentation):
+        raise DataError(f"{source}: 'segmentation' must be a list of polygons [[x1, y1, x2, y2, ...], ...] or an "
+                        f"RLE dict with 'counts' and 'size'; got {str(segmentation)[:80]}")
+    mask = torch.zeros(h, w, dtype=torch.uint8)
+    for k, poly in enumerate(segmentation):
+        if len(poly) < 6 or len(poly) % 2:
+            raise DataError(f"{source}: polygon {k} must list at least 3 points as [x1, y1, x2, y2, x3, y3, ...] "
+                            f"(an even number >= 6 of values); got {len(poly)} value(s)")
+        values = [float(v) for v in poly]
+        if not all(math.isfinite(v) for v in values):
+            raise DataError(f"{source}: polygon {k} has a non-finite coordinate")
+        mask |= _runs_to_mask(_polygon_runs(values, h, w), h, w)
+    return mask
+
+
 # ------------------------------------------------------------------------------------------------ COCO
 def _coco_field(doc: Mapping[str, Any], key: str, path: Path) -> list[Any]:
     value = doc.get(key)
@@ -283,10 +440,25 @@ def _coco_field(doc: Mapping[str, Any], key: str, path: Path) -> list[Any]:
     return value
 
 
+def _coco_masks(anns: Sequence[Mapping[str, Any]], size: tuple[int, int], source: str) -> torch.Tensor:
+    """``uint8 [N, H, W]``: each annotation's ``segmentation`` decoded; a missing one or an empty mask is an error."""
+    h, w = size
+    out = torch.zeros(len(anns), h, w, dtype=torch.uint8)
+    for i, a in enumerate(anns):
+        where = f"{source}: annotation {a.get('id')}"
+        if "segmentation" not in a:
+            raise DataError(f"{where} has no 'segmentation'; masks=True needs polygons or an RLE for every object")
+        out[i] = coco_segmentation_mask(a["segmentation"], (h, w), source=where)
+        if not bool(out[i].any()):
+            raise DataError(f"{where}: its segmentation {str(a['segmentation'])[:80]} covers no pixel of the "
+                            f"{w}x{h} image; an instance mask needs at least one pixel")
+    return out
+
+
 def load_coco_detection(path: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
                         size: int | None = None, outside: str = "clip",
-                        max_pixels: int | None = None) -> DetectionDataset:
-    """Images and boxes from a COCO ``instances`` JSON file.
+                        max_pixels: int | None = None, masks: bool = False) -> DetectionDataset:
+    """Images and boxes (and, with ``masks=True``, instance masks) from a COCO ``instances`` JSON file.
 
     Args:
         path: the JSON file (``images``, ``annotations``, ``categories``).
@@ -294,15 +466,23 @@ def load_coco_detection(path: str | os.PathLike, images_dir: str | os.PathLike |
         size: resize every image to ``size × size`` (``None``: keep each image's size).
         outside: what a box partly outside its image does: ``"clip"`` (with a warning) or ``"error"``.
         max_pixels: the largest image decoded (``None``: :func:`~an2dl.data.images.read_image`'s default).
+        masks: also decode every annotation's ``segmentation`` (:func:`coco_segmentation_mask`) into
+            ``masks`` ``uint8 [N, H, W]``, resized with the image by nearest neighbour.
 
     Returns:
-        :class:`DetectionDataset` of ``(image [3, H, W], {boxes, labels, iscrowd, area, image_id})`` in the
-        order of the file's ``images``; ``image_id`` is COCO's id; ``class_names`` are ``background`` then
-        the categories by increasing id (background categories left out).
+        :class:`DetectionDataset` of ``(image [3, H, W], {boxes, labels, iscrowd, area, image_id[, masks]})``
+        in the order of the file's ``images``; ``image_id`` is COCO's id; ``class_names`` are ``background``
+        then the categories by increasing id (background categories left out).
 
     Raises:
-        DataError: unreadable JSON, a bad box, an unknown category id (naming the file, the annotation id and
-            the value); DataNotFoundError: a missing file.
+        DataError: unreadable JSON, a bad box, an unknown category id; with ``masks``, a missing or bad
+            ``segmentation`` (a polygon with fewer than 3 points, an RLE of another size than the image)
+            or a mask without any pixel (each naming the file, the annotation id and the value);
+            DataNotFoundError: a missing file.
+
+    With ``size``, an object whose mask has no pixel left after the nearest-neighbour resize (a sliver
+    thinner than the resize step) is dropped with a ``UserWarning`` naming it, since a target mask must
+    hold at least one pixel.
     """
     from ..images import DEFAULT_MAX_PIXELS, read_image
 
@@ -350,13 +530,25 @@ def load_coco_detection(path: str | os.PathLike, images_dir: str | os.PathLike |
         boxes = check_annotation_boxes(corners, (h, w), source=source, outside=outside)
         area = torch.tensor([float(a.get("area", (b[2] - b[0]) * (b[3] - b[1]))) for a, b in zip(anns, boxes.tolist())],
                             dtype=torch.float32)
+        instance_masks = _coco_masks(anns, (h, w), source) if masks else None
         image, boxes, (sx, sy) = _resized(image, boxes, size)
+        target = {"boxes": boxes, "labels": torch.tensor([label_of[a["category_id"]] for a in anns], dtype=torch.long),
+                  "iscrowd": torch.tensor([int(a.get("iscrowd", 0)) for a in anns], dtype=torch.long),
+                  "area": area * (sx * sy), "image_id": info.get("id", len(targets))}
+        if instance_masks is not None:
+            if size is not None and len(anns):
+                instance_masks = F.interpolate(instance_masks[:, None].float(), size=(size, size),
+                                               mode="nearest")[:, 0].to(torch.uint8)
+            target["masks"] = instance_masks
+            kept = instance_masks.flatten(1).bool().any(dim=1)
+            if not bool(kept.all()):
+                lost = [anns[i].get("id") for i in (~kept).nonzero()[:, 0].tolist()]
+                warnings.warn(f"{source}: the mask of annotation(s) {lost} has no pixel left at {size}x{size}; "
+                              "dropped", UserWarning, stacklevel=2)
+                target = {k: (v[kept] if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in target.items()}
         images.append(image)
         sources.append(str(file))
-        targets.append({"boxes": boxes, "labels": torch.tensor([label_of[a["category_id"]] for a in anns],
-                                                              dtype=torch.long),
-                        "iscrowd": torch.tensor([int(a.get("iscrowd", 0)) for a in anns], dtype=torch.long),
-                        "area": area * (sx * sy), "image_id": info.get("id", len(targets))})
+        targets.append(target)
     return DetectionDataset(_stack_if_same(images), targets, class_names=["background", *names], sources=sources)
 
 

@@ -7,6 +7,7 @@ pixels), ``labels`` (1..C, 0 being the background) and ``scores``.
 """
 
 from .anchors import AnchorGenerator, base_anchors
+from .fast_rcnn import SelectiveSearchFastRCNN, fast_rcnn_selective_search
 from .faster_rcnn import (
     FasterRCNN,
     FastRCNN,
@@ -15,6 +16,7 @@ from .faster_rcnn import (
     from_torchvision_state_dict,
     to_torchvision_state_dict,
 )
+from .mask_rcnn import MaskRCNN, mask_rcnn, maskrcnn_resnet50_fpn
 from .matching import match_boxes, sample_balanced
 from .rcnn import RCNN, WarpedCrops, rcnn
 from .roi_heads import FastRCNNPredictor, RoIHeads, RoIPooler, TwoMLPHead
@@ -26,4 +28,5 @@ __all__ = ["YOLO", "kmeans_anchors", "yolo", "SlidingWindowDetector", "sliding_w
            "AnchorGenerator", "base_anchors", "FasterRCNN", "FastRCNN", "faster_rcnn", "fast_rcnn",
            "to_torchvision_state_dict", "from_torchvision_state_dict", "match_boxes", "sample_balanced",
            "FastRCNNPredictor", "RoIHeads", "RoIPooler", "TwoMLPHead", "RegionProposalNetwork", "RPNHead",
-           "RCNN", "WarpedCrops", "rcnn"]
+           "RCNN", "WarpedCrops", "rcnn", "SelectiveSearchFastRCNN", "fast_rcnn_selective_search",
+           "MaskRCNN", "mask_rcnn", "maskrcnn_resnet50_fpn"]

@@ -43,14 +43,22 @@ too noisy; torchvision's choice) whose last stage is the feature map
 stages before ``trainable_layers`` frozen as torchvision does.  The backbone
 is ``backbone.body`` (torchvision's key prefix).
 
+**With a Feature Pyramid Network** (notes §3.5.5.2; ``faster_rcnn(fpn=True)``) the backbone
+returns the pyramid ``{"0": P_a, ..., "pool": P_last}`` (:class:`~an2dl.models.detection.fpn.BackboneWithFPN`;
+the small CNN exposes its blocks through ``forward_intermediates``), the anchors have one size per
+level, the RPN runs on every level and the RoI heads pool each proposal from its level
+(:class:`~an2dl.ops.multiscale_roi.MultiScaleRoIAlign`); :func:`fasterrcnn_resnet50_fpn` is
+torchvision's model of that name.
+
 **torchvision's layout.**  Module names are torchvision's (``backbone.body``,
 ``rpn.head.conv.0.0``, ``rpn.head.cls_logits``, ``rpn.head.bbox_pred``,
 ``roi_heads.box_head.fc6``/``fc7``, ``roi_heads.box_predictor.cls_score``/
 ``bbox_pred``).  Two layers have the notes' shapes instead of
 torchvision's: ``rpn.head.cls_logits`` (2k scores, torchvision k logits)
 and ``roi_heads.box_predictor.bbox_pred`` (4L − 4 corrections, torchvision
-4L); :func:`to_torchvision_state_dict` and :func:`from_torchvision_state_dict`
-convert a state dict between the two (identical detections).
+4L); :func:`convert_state_dict` (and its callers :func:`to_torchvision_state_dict`,
+:func:`from_torchvision_state_dict`) converts a state dict between the two (identical
+detections), and :func:`load_torchvision_state_dict` loads a torchvision checkpoint.
 """
 
 from __future__ import annotations
@@ -62,11 +70,13 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ...nn.frozen_batchnorm import FrozenBatchNorm2d
 from ...ops.boxes import check_boxes
+from ...ops.multiscale_roi import MultiScaleRoIAlign
 from .._checks import check_positive_int
 from .._registry import register_model
+from ..vision._base import make_feature_info
 from .anchors import AnchorGenerator
+from .fpn import BackboneWithFPN, zoo_trunk
 from .roi_heads import (
     FastRCNNPredictor,
     RoIHeads,
@@ -78,7 +88,8 @@ from .roi_heads import (
 from .rpn import RegionProposalNetwork, RPNHead, logits_from_two_way, two_way_from_logits
 
 __all__ = ["FasterRCNN", "FastRCNN", "SmallConvBackbone", "DetectionBackbone", "zoo_trunk", "build_backbone", "faster_rcnn",
-           "fast_rcnn", "to_torchvision_state_dict", "from_torchvision_state_dict", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "fast_rcnn", "to_torchvision_state_dict", "convert_state_dict", "fasterrcnn_resnet50_fpn",
+           "load_torchvision_state_dict", "from_torchvision_state_dict", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: torchvision's input normalisation (ImageNet statistics)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -113,48 +124,31 @@ class SmallConvBackbone(nn.Sequential):
         super().__init__(*layers)
         self.out_channels = int(channels[-1])
         self.stride = 2 ** (len(channels) - 1)
+        # block i ends after its second ReLU: layer 7i + 5 (each block is 6 layers and a pooling)
+        self._stage_ends = [7 * i + 5 for i in range(len(channels))]
+        self.feature_info = make_feature_info(*((str(e), int(c), 2 ** i)
+                                                for i, (e, c) in enumerate(zip(self._stage_ends, channels))))
 
+    def forward_intermediates(self, x: torch.Tensor, indices: Sequence[int] | None = None, *,
+                              stop_early: bool = True) -> list[torch.Tensor]:
+        """The output of each block in ``indices`` (all by default), before its max pooling: ``[B, c_i, H/2^i, W/2^i]``.
 
-_RESNET_LAYERS = ("layer4", "layer3", "layer2", "layer1", "conv1")
-
-
-def zoo_trunk(name: str, *, in_channels: int = 3, frozen_bn: bool = True, trainable_layers: int = 5,
-              backbone_kwargs: Mapping[str, Any] | None = None) -> nn.Module:
-    """A zoo classifier's convolutional trunk (its top removed), its last map as the detection feature map.
-
-    Args:
-        name: registry name of a zoo classifier with ``forward_features`` (``"resnet18"``, ...).
-        in_channels: image channels.
-        frozen_bn: build a ResNet with :class:`~an2dl.nn.FrozenBatchNorm2d`.
-        trainable_layers: for a ResNet, how many of ``layer4, layer3, layer2, layer1, conv1``
-            (counted from the top) train; the others are frozen (torchvision's rule).
-        backbone_kwargs: more arguments of the zoo builder (e.g. ``{"small_input": True}``).
-
-    Returns:
-        the classifier without its top; ``out_channels`` and ``stride`` are set on it.
-    """
-    from .._registry import get_model
-    from ..vision._base import ImageClassifier
-
-    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= 5:
-        raise ConfigError(f"Faster R-CNN trainable_layers must be an integer in 0..5; got {trainable_layers!r}")
-    kwargs = dict(backbone_kwargs or {})
-    is_resnet = name.startswith(("resnet", "wide_resnet", "resnext"))
-    if frozen_bn and is_resnet:
-        kwargs.setdefault("norm_layer", FrozenBatchNorm2d)
-    net = get_model(name, num_classes=1, in_channels=in_channels, **kwargs)
-    if not isinstance(net, ImageClassifier):
-        raise ConfigError(f"Faster R-CNN backbone {name!r} must be 'small_cnn' or a zoo image classifier "
-                          f"(resnet18, resnet50, ...); got a {type(net).__name__}")
-    net.replace_head(nn.Identity(), num_classes=1)  # the trunk only: no unused classifier parameters
-    if is_resnet and trainable_layers < 5:
-        train = _RESNET_LAYERS[:trainable_layers]
-        for pname, p in net.named_parameters():
-            if not train or not pname.startswith(train):
-                p.requires_grad_(False)
-    net.out_channels = int(net.num_features)
-    net.stride = int(net.feature_info[-1].reduction)
-    return net
+        The stages of ``feature_info`` (block ``i``: ``channels[i]`` maps, reduction ``2^i``), so that
+        :class:`~an2dl.models.detection.fpn.BackboneWithFPN` builds a pyramid on it.
+        """
+        wanted = list(range(len(self._stage_ends))) if indices is None else [int(i) for i in indices]
+        if any(not 0 <= i < len(self._stage_ends) for i in wanted):
+            raise ValueError(f"SmallConvBackbone has {len(self._stage_ends)} blocks; got indices {wanted}")
+        ends = {self._stage_ends[i]: i for i in wanted}
+        last = max(ends) if stop_early else len(self) - 1
+        out: dict[int, torch.Tensor] = {}
+        for j, layer in enumerate(self):
+            x = layer(x)
+            if j in ends:
+                out[ends[j]] = x
+            if j >= last:
+                break
+        return [out[i] for i in wanted]
 
 
 class DetectionBackbone(nn.Module):
@@ -211,7 +205,24 @@ def _check_images(images: object, in_channels: int) -> list[torch.Tensor]:
     return list(images)
 
 
-def _check_targets(targets: object, images: Sequence[torch.Tensor], num_classes: int) -> list[dict[str, torch.Tensor]]:
+def _check_masks(masks: object, n: int, size: tuple[int, int], name: str) -> torch.Tensor:
+    """Instance masks ``[N, H, W]`` of the image's size, each with at least one pixel; returned as float in [0, 1]."""
+    if not isinstance(masks, torch.Tensor) or masks.shape != (n, *size):
+        got = list(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
+        raise ValueError(f"{name} must be a [{n}, {size[0]}, {size[1]}] tensor (one mask of the image's size per "
+                         f"box); got {got}")
+    masks = masks.to(torch.get_default_dtype()) if not masks.is_floating_point() else masks
+    if masks.numel() and (float(masks.min()) < 0 or float(masks.max()) > 1):
+        raise ValueError(f"{name} must hold values in [0, 1] (binary masks); got values in "
+                         f"[{float(masks.min()):g}, {float(masks.max()):g}]")
+    empty = (masks.flatten(1) > 0).sum(1) == 0 if n else torch.zeros(0, dtype=torch.bool)
+    if bool(empty.any()):
+        raise ValueError(f"{name} must have at least one pixel per object; mask {int(empty.nonzero()[0, 0])} is empty")
+    return masks
+
+
+def _check_targets(targets: object, images: Sequence[torch.Tensor], num_classes: int, *,
+                   masks: bool = False) -> list[dict[str, torch.Tensor]]:
     if not isinstance(targets, (list, tuple)) or len(targets) != len(images):
         n = len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__
         raise ValueError(f"targets must be a list with one dict per image ({len(images)}); got {n}")
@@ -235,7 +246,13 @@ def _check_targets(targets: object, images: Sequence[torch.Tensor], num_classes:
         if labels.numel() and (int(labels.min()) < 1 or int(labels.max()) >= num_classes):
             raise ValueError(f"targets[{i}]['labels'] must lie in 1..{num_classes - 1} (0 is the background, "
                              f"num_classes={num_classes}); got {labels.tolist()}")
-        out.append({"boxes": boxes.to(im.dtype), "labels": labels.to(torch.int64)})
+        checked = {"boxes": boxes.to(im.dtype), "labels": labels.to(torch.int64)}
+        if masks:
+            if "masks" not in t:
+                raise ValueError(f"targets[{i}] must have 'masks' [N, H, W] for Mask R-CNN; got keys {sorted(t)}")
+            checked["masks"] = _check_masks(t["masks"], boxes.shape[0], tuple(im.shape[-2:]),
+                                            f"targets[{i}]['masks']").to(im.dtype)
+        out.append(checked)
     return out
 
 
@@ -256,6 +273,9 @@ class FasterRCNN(nn.Module):
         training: ``dict[str, scalar]``; evaluation: list of B dicts ``boxes [K, 4]``, ``labels [K]``,
         ``scores [K]``.
     """
+
+    #: whether the targets carry instance masks (Mask R-CNN)
+    needs_masks = False
 
     def __init__(self, backbone: nn.Module, rpn: RegionProposalNetwork | None, roi_heads: RoIHeads, *,
                  in_channels: int = 3, image_mean: Sequence[float] | None = IMAGENET_MEAN,
@@ -305,17 +325,19 @@ class FasterRCNN(nn.Module):
         if self.training and targets is None:
             raise ValueError(f"{type(self).__name__} in training mode needs targets (one dict with 'boxes' and "
                              f"'labels' per image); got targets=None — call model.eval() for detections")
-        checked = None if targets is None else _check_targets(targets, image_list, self.num_classes)
+        checked = None if targets is None else _check_targets(targets, image_list, self.num_classes,
+                                                              masks=self.needs_masks and self.training)
         if not self.training:
             checked = None  # evaluation mode returns detections, whatever the targets
         batch, sizes = self.batch_images(image_list)
         padded = (int(batch.shape[-2]), int(batch.shape[-1]))
-        features = self.backbone(batch)  # (B, C, h, w)
+        features = self.backbone(batch)  # (B, C, h, w), or a pyramid {"0": P_2, ..., "pool": P_6} with an FPN
+        levels = list(features.values()) if isinstance(features, Mapping) else [features]
         losses: dict[str, torch.Tensor] = {}
         if self.rpn is not None:
             if proposals is not None:
                 raise ValueError("proposals are given to a Fast R-CNN (rpn=None); this Faster R-CNN makes its own")
-            proposals, _, rpn_losses = self.rpn([features], sizes, padded, checked)
+            proposals, _, rpn_losses = self.rpn(levels, sizes, padded, checked)
             losses.update(rpn_losses)
         else:
             proposals = self._check_proposals(proposals, sizes)
@@ -351,32 +373,63 @@ _RPN_CLS = "rpn.head.cls_logits."
 _BOX_PRED = "roi_heads.box_predictor.bbox_pred."
 
 
-def to_torchvision_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our state dict with torchvision's shapes: k-logit ``rpn.head.cls_logits``, 4L-output ``bbox_pred``.
+_DIRECTIONS = ("to_torchvision", "from_torchvision")
 
-    The detections are identical (:func:`~an2dl.models.detection.rpn.logits_from_two_way`,
-    :func:`~an2dl.models.detection.roi_heads.bbox_pred_to_torchvision`).
+
+def convert_state_dict(state_dict: Mapping[str, torch.Tensor], direction: str) -> dict[str, torch.Tensor]:
+    """Convert the two layers whose shapes differ between the notes' layout and torchvision's.
+
+    ``direction="to_torchvision"``: 2k-score ``rpn.head.cls_logits`` → k logits
+    (:func:`~an2dl.models.detection.rpn.logits_from_two_way`), ``4L − 4``-output ``bbox_pred`` →
+    ``4L`` (:func:`~an2dl.models.detection.roi_heads.bbox_pred_to_torchvision`);
+    ``"from_torchvision"`` the inverse.  Every other entry is copied; detections are identical.
     """
+    if direction not in _DIRECTIONS:
+        raise ConfigError(f"convert_state_dict direction must be one of {list(_DIRECTIONS)}; got {direction!r}")
+    to_tv = direction == "to_torchvision"
+    converters = {_RPN_CLS: logits_from_two_way if to_tv else two_way_from_logits,
+                  _BOX_PRED: bbox_pred_to_torchvision if to_tv else bbox_pred_from_torchvision}
     out = dict(state_dict)
-    if _RPN_CLS + "weight" in out:
-        out[_RPN_CLS + "weight"], out[_RPN_CLS + "bias"] = logits_from_two_way(out[_RPN_CLS + "weight"],
-                                                                               out[_RPN_CLS + "bias"])
-    if _BOX_PRED + "weight" in out:
-        out[_BOX_PRED + "weight"], out[_BOX_PRED + "bias"] = bbox_pred_to_torchvision(out[_BOX_PRED + "weight"],
-                                                                                      out[_BOX_PRED + "bias"])
+    for prefix, convert in converters.items():
+        if prefix + "weight" in out:
+            out[prefix + "weight"], out[prefix + "bias"] = convert(out[prefix + "weight"], out[prefix + "bias"])
     return out
+
+
+def to_torchvision_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our state dict with torchvision's shapes: k-logit ``rpn.head.cls_logits``, 4L-output ``bbox_pred``."""
+    return convert_state_dict(state_dict, "to_torchvision")
 
 
 def from_torchvision_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A state dict in torchvision's shapes converted to ours (2k scores, 4L − 4 corrections)."""
-    out = dict(state_dict)
-    if _RPN_CLS + "weight" in out:
-        out[_RPN_CLS + "weight"], out[_RPN_CLS + "bias"] = two_way_from_logits(out[_RPN_CLS + "weight"],
-                                                                               out[_RPN_CLS + "bias"])
-    if _BOX_PRED + "weight" in out:
-        out[_BOX_PRED + "weight"], out[_BOX_PRED + "bias"] = bbox_pred_from_torchvision(out[_BOX_PRED + "weight"],
-                                                                                        out[_BOX_PRED + "bias"])
-    return out
+    return convert_state_dict(state_dict, "from_torchvision")
+
+
+_CLASS_HEADS = ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.bbox_pred.weight",
+                "roi_heads.mask_predictor.mask_fcn_logits.weight")
+
+
+def load_torchvision_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *,
+                                strict: bool = True) -> Any:
+    """Load a torchvision checkpoint (its shapes, :func:`from_torchvision_state_dict`) into ``model``.
+
+    Raises:
+        ConfigError: the checkpoint's heads are for another number of classes (the shapes of both
+            are named) — replace the heads or build the model with the checkpoint's ``num_classes``.
+    """
+    ours = model.state_dict()
+    for key in _CLASS_HEADS:
+        if key in state_dict and key in ours:
+            theirs_rows = state_dict[key].shape[0]
+            want = ours[key].shape[0] + (4 if key.endswith("bbox_pred.weight") else 0)
+            if theirs_rows != want:
+                shapes = {k: list(state_dict[k].shape) for k in _CLASS_HEADS if k in state_dict}
+                mine = {k: list(ours[k].shape) for k in _CLASS_HEADS if k in ours}
+                raise ConfigError(f"the checkpoint's heads are for another number of classes: checkpoint {shapes}, "
+                                  f"model (num_classes={getattr(model, 'num_classes', '?')}) {mine} in the notes' "
+                                  f"layout (bbox_pred 4L - 4 rows against torchvision's 4L)")
+    return model.load_state_dict(from_torchvision_state_dict(state_dict), strict=strict)
 
 
 # ------------------------------------------------------------------------------------------------ builders
@@ -386,8 +439,16 @@ def _pair(value: Sequence[int] | int) -> tuple[int, int]:
 
 def _heads(backbone: nn.Module, num_classes: int, *, roi_pool: str, roi_output_size: int, representation_size: int,
            box_batch_size_per_image: int, box_positive_fraction: float, box_score_thresh: float,
-           box_nms_thresh: float, box_detections_per_img: int) -> RoIHeads:
-    pooler = RoIPooler(roi_output_size, mode=roi_pool)
+           box_nms_thresh: float, box_detections_per_img: int, canonical_scale: float = 224) -> RoIHeads:
+    featmaps = getattr(backbone, "strides", None)  # a pyramid: pool every RoI from the level its size selects
+    pooler: nn.Module
+    if featmaps is not None:
+        if roi_pool != "align":
+            raise ConfigError(f"Faster R-CNN with an FPN pools RoIs with RoIAlign (roi_pool='align'); got {roi_pool!r}")
+        pooler = MultiScaleRoIAlign([str(i) for i in range(len(featmaps))], roi_output_size, 2,
+                                    canonical_scale=canonical_scale)
+    else:
+        pooler = RoIPooler(roi_output_size, mode=roi_pool)
     head = TwoMLPHead(backbone.out_channels * roi_output_size ** 2, representation_size)
     predictor = FastRCNNPredictor(representation_size, num_classes)
     return RoIHeads(pooler, head, predictor, batch_size_per_image=box_batch_size_per_image,
@@ -411,7 +472,8 @@ def _example(batch: int) -> tuple[Any, ...]:
 @register_model("faster_rcnn", example=_example)
 def faster_rcnn(*, num_classes: int = 4, in_channels: int = 3, backbone: str = "small_cnn",
                 channels: Sequence[int] = (16, 32, 64), backbone_kwargs: dict[str, Any] | None = None,
-                frozen_bn: bool = True, trainable_layers: int = 5,
+                frozen_bn: bool = True, trainable_layers: int = 5, fpn: bool = False, fpn_channels: int = 256,
+                fpn_stages: Sequence[int] | None = None, fpn_canonical_scale: float = 224,
                 anchor_sizes: Sequence[float] = (8, 16, 32), aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
                 rpn_pre_nms_top_n: Sequence[int] = (2000, 1000), rpn_post_nms_top_n: Sequence[int] = (2000, 1000),
                 rpn_nms_thresh: float = 0.7, rpn_fg_iou_thresh: float = 0.7, rpn_bg_iou_thresh: float = 0.3,
@@ -421,7 +483,7 @@ def faster_rcnn(*, num_classes: int = 4, in_channels: int = 3, backbone: str = "
                 box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5, box_detections_per_img: int = 100,
                 image_mean: Sequence[float] | None = IMAGENET_MEAN, image_std: Sequence[float] | None = IMAGENET_STD,
                 size_divisible: int = 1) -> FasterRCNN:
-    """:class:`FasterRCNN` on one feature map (notes §3.5.4.4).
+    """:class:`FasterRCNN` on one feature map (notes §3.5.4.4) or on a Feature Pyramid Network (§3.5.5.2).
 
     ``num_classes`` counts the background (``C + 1``).  The defaults are the paper's and
     torchvision's (RPN 0.7/0.3, 256 anchors with up to 50 % positives, 2000/1000 proposals
@@ -429,13 +491,34 @@ def faster_rcnn(*, num_classes: int = 4, in_channels: int = 3, backbone: str = "
     RoIAlign 7×7), except the anchors — sizes 8, 16, 32 px for 64×64 images (the paper's
     128–512 px are for 600-px photos) — the FC width (256, torchvision 1024) and the small default
     backbone (see the module docstring).
+
+    **With** ``fpn=True`` (Lin et al., 2017; torchvision's ``fasterrcnn_resnet50_fpn``) the
+    backbone's stages ``fpn_stages`` (default: ResNet ``layer1`` … ``layer4``; the small CNN's
+    blocks after the first) feed a :class:`~an2dl.models.detection.fpn.FeaturePyramidNetwork` of
+    ``fpn_channels`` with the extra max-pooled level; ``anchor_sizes`` then gives **one size per
+    level** (finest first, the pooled level last; 3 aspect ratios → k = 3 anchors per position),
+    one RPN head runs on every level (proposals are ranked per level), and each RoI is pooled by
+    :class:`~an2dl.ops.multiscale_roi.MultiScaleRoIAlign` from level
+    ``⌊4 + log₂(√(wh) / fpn_canonical_scale)⌋`` (224 in the paper, for ~800-px images).
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"faster_rcnn num_classes must be an integer >= 2 (C object classes + the background); "
                           f"got {num_classes!r}")
-    body = build_backbone(backbone, in_channels=in_channels, channels=channels, frozen_bn=frozen_bn,
-                          trainable_layers=trainable_layers, backbone_kwargs=backbone_kwargs)
-    anchors = AnchorGenerator((tuple(anchor_sizes),), (tuple(aspect_ratios),))
+    body: nn.Module = build_backbone(backbone, in_channels=in_channels, channels=channels, frozen_bn=frozen_bn,
+                                     trainable_layers=trainable_layers, backbone_kwargs=backbone_kwargs)
+    if fpn:
+        trunk = body.body
+        if fpn_stages is None:
+            fpn_stages = range(1, len(trunk.feature_info))
+        body = BackboneWithFPN(trunk, list(fpn_stages), check_positive_int("faster_rcnn", "fpn_channels", fpn_channels),
+                               extra_blocks="maxpool")
+        levels = len(body.strides) + 1
+        if len(anchor_sizes) != levels:
+            raise ConfigError(f"faster_rcnn with an FPN needs one anchor size per pyramid level ({levels}: "
+                              f"{len(body.strides)} stages and the pooled level); got anchor_sizes={list(anchor_sizes)}")
+        anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), (tuple(aspect_ratios),))
+    else:
+        anchors = AnchorGenerator((tuple(anchor_sizes),), (tuple(aspect_ratios),))
     rpn = RegionProposalNetwork(anchors, RPNHead(body.out_channels, anchors.num_anchors_per_location()[0]),
                                 fg_iou_thresh=rpn_fg_iou_thresh, bg_iou_thresh=rpn_bg_iou_thresh,
                                 batch_size_per_image=rpn_batch_size_per_image, positive_fraction=rpn_positive_fraction,
@@ -444,9 +527,30 @@ def faster_rcnn(*, num_classes: int = 4, in_channels: int = 3, backbone: str = "
     heads = _heads(body, num_classes, roi_pool=roi_pool, roi_output_size=roi_output_size,
                    representation_size=representation_size, box_batch_size_per_image=box_batch_size_per_image,
                    box_positive_fraction=box_positive_fraction, box_score_thresh=box_score_thresh,
-                   box_nms_thresh=box_nms_thresh, box_detections_per_img=box_detections_per_img)
+                   box_nms_thresh=box_nms_thresh, box_detections_per_img=box_detections_per_img,
+                   canonical_scale=fpn_canonical_scale)
     return FasterRCNN(body, rpn, heads, in_channels=in_channels, image_mean=image_mean,
                       image_std=image_std, size_divisible=size_divisible)
+
+
+#: torchvision's ``fasterrcnn_resnet50_fpn`` settings (its COCO checkpoints' layout)
+RESNET50_FPN = {"backbone": "resnet50", "fpn": True, "anchor_sizes": (32, 64, 128, 256, 512),
+                "representation_size": 1024, "size_divisible": 32}
+
+
+def fasterrcnn_resnet50_fpn(*, num_classes: int = 91, frozen_bn: bool = True, trainable_layers: int = 3,
+                            **kwargs: Any) -> FasterRCNN:
+    """torchvision's ``fasterrcnn_resnet50_fpn``: ResNet-50, FPN on ``layer1`` … ``layer4`` (+ max-pooled level),
+    anchors 32 … 512 px one per level, 1024-wide box head, 91 COCO classes.
+
+    ``frozen_bn=True, trainable_layers=3`` is the layout torchvision loads its COCO checkpoints
+    into; ``frozen_bn=False, trainable_layers=5`` its ``weights=None`` model.  The state dict
+    has torchvision's names; :func:`to_torchvision_state_dict` gives torchvision's shapes too.
+    Not registered (a 41M-parameter model; ``get_model("faster_rcnn", fpn=True, ...)`` builds
+    small ones).
+    """
+    return faster_rcnn(**{**RESNET50_FPN, "num_classes": num_classes, "frozen_bn": frozen_bn,
+                          "trainable_layers": trainable_layers, **kwargs})
 
 
 def _fast_example(batch: int) -> tuple[Any, ...]:

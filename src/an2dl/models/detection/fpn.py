@@ -30,13 +30,81 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
+from ...nn.frozen_batchnorm import FrozenBatchNorm2d
 
-__all__ = ["FeaturePyramidNetwork", "BackboneWithFPN", "resnet_fpn_backbone"]
+__all__ = ["FeaturePyramidNetwork", "BackboneWithFPN", "resnet_fpn_backbone", "zoo_trunk", "LegacyKeys"]
 
 _EXTRA_BLOCKS = (None, "maxpool")
 
 
-class FeaturePyramidNetwork(nn.Module):
+_RESNET_LAYERS = ("layer4", "layer3", "layer2", "layer1", "conv1")
+
+
+def zoo_trunk(name: str, *, in_channels: int = 3, frozen_bn: bool = True, trainable_layers: int = 5,
+              backbone_kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+    """A zoo classifier's convolutional trunk (its top removed), its last map as the detection feature map.
+
+    Args:
+        name: registry name of a zoo classifier with ``forward_features`` (``"resnet18"``, ...).
+        in_channels: image channels.
+        frozen_bn: build a ResNet with :class:`~an2dl.nn.FrozenBatchNorm2d`.
+        trainable_layers: for a ResNet, how many of ``layer4, layer3, layer2, layer1, conv1``
+            (counted from the top) train; the others are frozen (torchvision's rule).
+        backbone_kwargs: more arguments of the zoo builder (e.g. ``{"small_input": True}``).
+
+    Returns:
+        the classifier without its top; ``out_channels`` and ``stride`` are set on it.
+    """
+    from .._registry import get_model
+    from ..vision._base import ImageClassifier
+
+    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= 5:
+        raise ConfigError(f"Faster R-CNN trainable_layers must be an integer in 0..5; got {trainable_layers!r}")
+    kwargs = dict(backbone_kwargs or {})
+    is_resnet = name.startswith(("resnet", "wide_resnet", "resnext"))
+    if frozen_bn and is_resnet:
+        kwargs.setdefault("norm_layer", FrozenBatchNorm2d)
+    net = get_model(name, num_classes=1, in_channels=in_channels, **kwargs)
+    if not isinstance(net, ImageClassifier):
+        raise ConfigError(f"Faster R-CNN backbone {name!r} must be 'small_cnn' or a zoo image classifier "
+                          f"(resnet18, resnet50, ...); got a {type(net).__name__}")
+    net.replace_head(nn.Identity(), num_classes=1)  # the trunk only: no unused classifier parameters
+    if is_resnet and trainable_layers < 5:
+        train = _RESNET_LAYERS[:trainable_layers]
+        for pname, p in net.named_parameters():
+            if not train or not pname.startswith(train):
+                p.requires_grad_(False)
+    net.out_channels = int(net.num_features)
+    net.stride = int(net.feature_info[-1].reduction)
+    return net
+
+
+class LegacyKeys:
+    """Mixin of a module whose older state dicts (no ``version`` 2 in their metadata) used other keys.
+
+    The module lists ``(old, new)`` key pairs relative to itself in :meth:`legacy_keys`; a state dict
+    written before ``_version = 2`` has them renamed on load (torchvision's rule for the FPN, the RPN
+    head and the mask head).
+    """
+
+    _version = 2
+
+    def legacy_keys(self) -> list[tuple[str, str]]:
+        return []
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        version = local_metadata.get("version")
+        if version is None or version < 2:
+            for old, new in self.legacy_keys():
+                if prefix + old in state_dict:
+                    state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,  # type: ignore[misc]
+                                      unexpected_keys, error_msgs)
+
+
+class FeaturePyramidNetwork(LegacyKeys, nn.Module):
     """Top-down pathway with lateral connections over a list of feature maps, coarsest last.
 
     Args:
@@ -48,8 +116,6 @@ class FeaturePyramidNetwork(nn.Module):
         a mapping ``{name: [B, C_i, H_i, W_i]}`` (or a sequence) with ``H_i`` decreasing ->
         ``OrderedDict`` of the same names (plus ``"pool"``), each ``[B, out_channels, H_i, W_i]``.
     """
-
-    _version = 2
 
     def __init__(self, in_channels_list: Sequence[int], out_channels: int, *,
                  extra_blocks: str | None = None) -> None:
@@ -78,19 +144,10 @@ class FeaturePyramidNetwork(nn.Module):
         self.out_channels = out_channels
         self.extra_blocks = extra_blocks
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
-                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
-                              error_msgs: list[str]) -> None:
-        version = local_metadata.get("version")
-        if version is None or version < 2:  # the older flat keys: inner_blocks.i.weight
-            for block in ("inner_blocks", "layer_blocks"):
-                for i in range(len(self.inner_blocks)):
-                    for kind in ("weight", "bias"):
-                        old, new = f"{prefix}{block}.{i}.{kind}", f"{prefix}{block}.{i}.0.{kind}"
-                        if old in state_dict:
-                            state_dict[new] = state_dict.pop(old)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+    def legacy_keys(self) -> list[tuple[str, str]]:
+        """The older flat keys: ``inner_blocks.i.weight`` -> ``inner_blocks.i.0.weight``."""
+        return [(f"{block}.{i}.{kind}", f"{block}.{i}.0.{kind}") for block in ("inner_blocks", "layer_blocks")
+                for i in range(len(self.inner_blocks)) for kind in ("weight", "bias")]
 
     def forward(self, features: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> OrderedDict:
         if isinstance(features, Mapping):
@@ -154,8 +211,6 @@ def resnet_fpn_backbone(name: str = "resnet50", *, in_channels: int = 3, frozen_
                         backbone_kwargs: Mapping[str, Any] | None = None) -> BackboneWithFPN:
     """A zoo ResNet (frozen batch norm, the stages below ``trainable_layers`` frozen) with an FPN on ``layer1`` …
     ``layer4`` — the layout (and state-dict keys) of torchvision's ``fasterrcnn_resnet50_fpn`` backbone."""
-    from .faster_rcnn import zoo_trunk
-
     body = zoo_trunk(name, in_channels=in_channels, frozen_bn=frozen_bn, trainable_layers=trainable_layers,
                      backbone_kwargs=backbone_kwargs)
     return BackboneWithFPN(body, stages, out_channels, extra_blocks=extra_blocks)

@@ -37,7 +37,7 @@ torchvision's (``box_head.fc6``, ``box_head.fc7``, ``box_predictor.cls_score``,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,7 @@ from ...errors import ConfigError
 from ...losses.rcnn import fast_rcnn_loss
 from ...ops.box_coder import BoxCoder
 from ...ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
+from ...ops.multiscale_roi import MultiScaleRoIAlign
 from ...ops.nms import batched_nms
 from ...ops.roi import roi_align, roi_pool
 from .._checks import check_positive_int
@@ -205,19 +206,33 @@ class RoIHeads(nn.Module):
         self.nms_thresh = float(nms_thresh)
         self.detections_per_img = check_positive_int("RoIHeads", "detections_per_img", detections_per_img)
 
+    @staticmethod
+    def pool(pooler: nn.Module, features: torch.Tensor | Mapping[str, torch.Tensor], boxes: Sequence[torch.Tensor],
+             padded_size: tuple[int, int]) -> torch.Tensor:
+        """Pool ``boxes`` from one map (:class:`RoIPooler`) or from a pyramid (a ``{name: map}`` dict,
+        :class:`~an2dl.ops.multiscale_roi.MultiScaleRoIAlign`, each RoI from the level its size selects)."""
+        if isinstance(features, Mapping):
+            if not isinstance(pooler, MultiScaleRoIAlign):
+                raise ConfigError(f"RoIHeads got a feature pyramid (maps {list(features)}) but its pooler is a "
+                                  f"{type(pooler).__name__}; a pyramid needs MultiScaleRoIAlign")
+            return pooler(features, list(boxes), [tuple(padded_size)] * len(boxes))
+        return pooler(features, boxes, padded_size)
+
     @property
     def num_classes(self) -> int:
         return self.box_predictor.num_classes
 
-    def select_training_samples(self, proposals: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]]
-                                ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def select_training_samples(self, proposals: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]],
+                                *, return_matched: bool = False) -> tuple:
         """Proposals + ground truth, matched at IoU 0.5, sampled 512 per image with up to 25 % objects.
 
         Returns:
             the sampled proposals per image (``[S_i, 4]``), their classes (``[ΣS_i]``, 0 =
-            background) and their regression targets (``[ΣS_i, 4]``).
+            background) and their regression targets (``[ΣS_i, 4]``); with ``return_matched``
+            also, per image, the index of the object each sampled proposal is matched to
+            (``[S_i]``, meaningful where the class is not 0; Mask R-CNN's mask targets).
         """
-        sampled_boxes, labels_out, targets_out = [], [], []
+        sampled_boxes, labels_out, targets_out, matched_out = [], [], [], []
         for props, t in zip(proposals, targets):
             gt_boxes = t["boxes"].to(props.dtype)
             gt_labels = t["labels"].to(torch.int64)
@@ -236,6 +251,9 @@ class RoIHeads(nn.Module):
             sampled_boxes.append(props[keep])
             labels_out.append(labels[keep])
             targets_out.append(self.box_coder.encode_single(matched[keep], props[keep]))
+            matched_out.append(idx.clamp(min=0)[keep])
+        if return_matched:
+            return sampled_boxes, torch.cat(labels_out), torch.cat(targets_out), matched_out
         return sampled_boxes, torch.cat(labels_out), torch.cat(targets_out)
 
     def postprocess_detections(self, class_logits: torch.Tensor, box_regression: torch.Tensor,
@@ -259,15 +277,22 @@ class RoIHeads(nn.Module):
             out.append({"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep]})
         return out
 
-    def forward(self, features: torch.Tensor, proposals: Sequence[torch.Tensor],
+    def forward(self, features: torch.Tensor | Mapping[str, torch.Tensor], proposals: Sequence[torch.Tensor],
                 image_sizes: Sequence[tuple[int, int]], padded_size: tuple[int, int],
                 targets: Sequence[dict[str, torch.Tensor]] | None = None
                 ) -> tuple[list[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
         if targets is not None:
             proposals, labels, regression_targets = self.select_training_samples(proposals, targets)
-        x = self.box_roi_pool(features, proposals, padded_size)  # (R, C, P, P)
+            return [], self.box_losses(features, proposals, labels, regression_targets, padded_size)
+        x = self.pool(self.box_roi_pool, features, proposals, padded_size)  # (R, C, P, P)
         class_logits, box_regression = self.box_predictor(self.box_head(x))  # (R, L), (R, 4(L-1))
-        if targets is not None:
-            loss_cls, loss_box = fast_rcnn_loss(class_logits, box_regression, labels, regression_targets)
-            return [], {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
         return self.postprocess_detections(class_logits, box_regression, proposals, image_sizes), {}
+
+    def box_losses(self, features: torch.Tensor | Mapping[str, torch.Tensor], proposals: Sequence[torch.Tensor],
+                   labels: torch.Tensor, regression_targets: torch.Tensor, padded_size: tuple[int, int]
+                   ) -> dict[str, torch.Tensor]:
+        """``loss_classifier`` and ``loss_box_reg`` of the sampled proposals (:func:`~an2dl.losses.rcnn.fast_rcnn_loss`)."""
+        x = self.pool(self.box_roi_pool, features, proposals, padded_size)  # (R, C, P, P)
+        class_logits, box_regression = self.box_predictor(self.box_head(x))  # (R, L), (R, 4(L-1))
+        loss_cls, loss_box = fast_rcnn_loss(class_logits, box_regression, labels, regression_targets)
+        return {"loss_classifier": loss_cls, "loss_box_reg": loss_box}

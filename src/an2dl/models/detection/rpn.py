@@ -56,6 +56,7 @@ from ...ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
 from ...ops.nms import batched_nms
 from .._checks import check_positive_int
 from .anchors import AnchorGenerator
+from .fpn import LegacyKeys
 from .matching import match_boxes, sample_balanced
 
 __all__ = ["RPNHead", "RegionProposalNetwork", "two_way_from_logits", "logits_from_two_way", "objectness_probability"]
@@ -98,7 +99,7 @@ def objectness_probability(scores: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=-1)[..., 1]
 
 
-class RPNHead(nn.Module):
+class RPNHead(LegacyKeys, nn.Module):
     """3×3 convolution + ReLU, then 2k objectness scores and 4k corrections per position (notes §3.5.4.4).
 
     Args:
@@ -111,6 +112,10 @@ class RPNHead(nn.Module):
         scores ``[B, 2k, h_l, w_l]`` (channels ``0..k-1`` not object, ``k..2k-1`` object)
         and corrections ``[B, 4k, h_l, w_l]``.
     """
+
+    def legacy_keys(self) -> list[tuple[str, str]]:
+        """torchvision's older single-convolution keys: ``conv.weight`` -> ``conv.0.0.weight``."""
+        return [(f"conv.{kind}", f"conv.0.0.{kind}") for kind in ("weight", "bias")]
 
     def __init__(self, in_channels: int, num_anchors: int, *, conv_depth: int = 1) -> None:
         super().__init__()

@@ -12,7 +12,8 @@ from ...data import DataSplits, get_dataset
 from ...engine.detection_metrics import MeanAveragePrecision
 from ...errors import ConfigError
 
-__all__ = ["ShapesDetectionData", "load_shapes_detection", "detection_map", "plot_loss_terms"]
+__all__ = ["ShapesDetectionData", "load_shapes_detection", "detection_map", "plot_loss_terms",
+           "cnn_evaluations_per_image", "inference_ms_per_image", "without_proposal_cache"]
 
 
 @dataclass
@@ -75,3 +76,80 @@ def plot_loss_terms(history: list[dict[str, Any]], run_dir: Any, terms: tuple[st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, run_dir, "loss_terms", caption)
+
+
+def without_proposal_cache(model: torch.nn.Module) -> torch.nn.Module:
+    """A CPU copy of ``model`` with its proposal cache off when it keeps one (R-CNN, Fast R-CNN), so that repeated
+    passes over the same images pay for their proposals each time; ``model`` is left as it is."""
+    import copy
+
+    clone = copy.deepcopy(model).cpu()
+    if getattr(clone, "cache_size", 0):
+        clone.cache_size = 0
+        clone._cache.clear()
+    return clone
+
+
+def cnn_evaluations_per_image(model: torch.nn.Module, images: torch.Tensor) -> float:
+    """CNN evaluations per image of ``model`` detecting ``images``, counted: the inputs that pass through its first
+    convolution (in module order), divided by the number of images.
+
+    A detector that runs its CNN on the whole image counts 1 (Fast and Faster R-CNN, YOLO); one that runs it on
+    crops counts the crops (R-CNN: its proposals; the sliding window: its windows).
+
+    Shape:
+        ``images``: ``[N, C, H, W]`` in [0, 1].
+    """
+    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if conv is None:
+        raise ConfigError(f"{type(model).__name__} has no convolution whose evaluations could be counted")
+    counted: list[int] = []
+    hook = conv.register_forward_hook(lambda m, inputs, output: counted.append(int(inputs[0].shape[0])))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return sum(counted) / max(int(images.shape[0]), 1)
+
+
+def inference_ms_per_image(
+    model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 32, repeats: int = 5
+) -> float:
+    """Milliseconds per image of ``model`` detecting ``images`` (evaluation mode, no gradients, ONE thread):
+    the median of ``repeats`` timed passes in batches of ``batch_size``, after one warm-up batch.
+
+    ``model`` and ``images`` are on the CPU.  A model that caches its proposals is timed as a copy with the cache
+    off (:func:`without_proposal_cache`): each pass pays for its proposals.  The thread count is restored
+    afterwards.
+
+    Shape:
+        ``images``: ``[N, C, H, W]`` in [0, 1].
+    """
+    import statistics
+    import time
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"inference_ms_per_image repeats must be a positive integer; got {repeats!r}")
+    if getattr(model, "cache_size", 0):
+        model = without_proposal_cache(model)
+    threads = torch.get_num_threads()
+    was_training = model.training
+    model.eval()
+    torch.set_num_threads(1)
+    passes = []
+    try:
+        with torch.no_grad():
+            model(images[:batch_size])
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                for s in range(0, len(images), batch_size):
+                    model(images[s : s + batch_size])
+                passes.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+    return 1000.0 * statistics.median(passes) / max(len(images), 1)
