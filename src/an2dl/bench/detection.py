@@ -11,7 +11,9 @@ from . import register_benchmark
 __all__ = ["detection"]
 
 #: the detectors timed, in the notes' order (§3.5.4.1 sliding window … §3.5.4.5 YOLO)
-DETECTORS = ("sliding_window", "rcnn", "faster_rcnn", "yolo")
+DETECTORS = ("sliding_window", "rcnn", "fast_rcnn_selective_search", "faster_rcnn", "yolo")
+#: detectors that keep the selective-search proposals of the images they have seen
+_PROPOSAL_CACHES = ("rcnn", "fast_rcnn_selective_search")
 
 
 @register_benchmark("detection")
@@ -22,7 +24,7 @@ def detection(quick: bool = False) -> dict:
     learning rate 10⁻³, the same images for all) so that its scores, and with them the number of boxes its NMS
     sorts, are those of a working detector — an untrained two-stage detector passes thousands of near-tied
     boxes to NMS and times nothing useful.  The time is the forward pass and the decoding (proposals, RoI
-    pooling, NMS; R-CNN's selective search too, its proposal cache off) on one thread, best of three passes
+    pooling, NMS; R-CNN's and Fast R-CNN's selective search too, their proposal caches off) on one thread, best of three passes
     over the images in batches of 32.  ``ratio_<name>`` is the detector's images/s over Faster R-CNN's: the
     single-shot YOLO against the two-stage detector, the trade-off of the notes.  The box operations
     themselves are measured by ``an2dl bench ops`` (NMS of 10⁴ boxes, RoIAlign of 10³ RoIs).  ``quick``
@@ -45,9 +47,10 @@ def detection(quick: bool = False) -> dict:
         if name not in MODELS:
             continue
         torch.manual_seed(0)
-        # R-CNN keeps the proposals of images it has seen; the timed passes repeat the images, so without
-        # this the selective search of the held-out images would be timed once and then read from the cache
-        model = get_model(name, num_classes=4, **({"cache_size": 0} if name == "rcnn" else {}))
+        # R-CNN and Fast R-CNN keep the proposals of images they have seen; the timed passes repeat the images,
+        # so without this the selective search of the held-out images would be timed once and then read from
+        # the cache
+        model = get_model(name, num_classes=4, **({"cache_size": 0} if name in _PROPOSAL_CACHES else {}))
         params = sum(p.numel() for p in model.parameters())
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.train()
