@@ -84,7 +84,7 @@ NOT_IMAGE: dict[str, str] = {
                      "is checked in tests/recipes/sequence/test_text_classify_recipe.py",
     **{name: "a translator: predict tokenizes sentences with the recorded vocabularies (tested in "
              "tests/recipes/seq2seq/test_translation_recipes.py), no image or sequence pipeline to compare"
-       for name in ("seq2seq-eng-fra", "seq2seq-multi30k")},
+       for name in ("seq2seq-eng-fra", "seq2seq-multi30k", "transformer-eng-fra", "transformer-multi30k")},
     "caption-shapes": "a captioner: predict on a PNG written from a test scene is checked against the model in "
                       "tests/recipes/seq2seq/test_caption_shapes_recipe.py",
     "chatbot-chatterbot": "a chatbot: predict and 'an2dl chat' tokenize sentences with the recorded vocabulary "
@@ -94,12 +94,22 @@ NOT_IMAGE: dict[str, str] = {
     **{name: "a detector: predict prints each image's boxes and draws them; its output on image files is checked "
              "in tests/tasks/test_detection_task.py"
        for name in ("faster-rcnn-shapes", "faster-rcnn-raccoon")},
+    "mask-rcnn-shapes": "a detector with instance masks: predict prints each image's boxes and draws them with their "
+                        "masks (tests/tasks/test_detection_masks_task.py); its eval-mode output is checked against the "
+                        "model in tests/models/test_mask_rcnn.py",
+    "fpn-scales": "two detectors side by side (one map, FPN): predict prints each image's boxes and draws them "
+                  "(tests/tasks/test_detection_task.py); the FPN model's output is checked in "
+                  "tests/models/test_faster_rcnn_fpn.py",
     **{name: "a detector: predict prints each image's boxes and draws them (tests/tasks/test_detection_task.py); "
              "its eval-mode output is checked against the model in tests/models/test_yolo.py and "
              "tests/models/test_sliding_window.py"
        for name in ("yolo-shapes", "sliding-window-shapes")},
     "rcnn-shapes": "a detector: predict prints each image's boxes and draws them (tests/tasks/test_detection_task.py); "
                    "its eval-mode output is checked against the model in tests/models/test_rcnn.py",
+    "fast-rcnn-shapes": "a detector: predict prints each image's boxes and draws them (tests/tasks/test_detection_task.py); "
+                        "its eval-mode output is checked against the model in tests/models/test_fast_rcnn.py",
+    "detector-comparison": "five detectors side by side; each is the model of its own recipe, whose predict is "
+                           "checked there (tests/models/test_fast_rcnn.py compares their output contract)",
     "pose-sticks": "a pose model: predict reads each image as the person box and prints joints; compared with the "
                    "model called directly in tests/recipes/pose/test_pose_recipes.py",
 }

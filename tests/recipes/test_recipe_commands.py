@@ -47,6 +47,8 @@ REAL_DATA: dict[str, str] = {
     "seq2seq-eng-fra": "eng-fra",
     "text-classify": "gutenberg",
     "seq2seq-multi30k": "multi30k",
+    "transformer-eng-fra": "eng-fra",
+    "transformer-multi30k": "multi30k",
     "word2vec-skipgram": "wikitext-2",
     "word2vec-cbow": "wikitext-2",
 }
