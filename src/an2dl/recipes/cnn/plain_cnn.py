@@ -19,6 +19,12 @@ augmentation to the end, NCHW) gave 99.40 % here (99.36 % in CI) for the same
 CPU time as the latter.  Three blocks of 32, 32 and 64 filters for 14 epochs
 did no better (99.45-99.48 %).  Channels-last makes a training step 1.45x
 faster on one thread.
+
+On a CPU with native bfloat16 (AVX-512 BF16), mixed precision trains an epoch in
+7 s instead of 11: ``--set trainer.precision=bf16-mixed --set trainer.max_epochs=15``
+gave 99.52 % (seed 0) and 99.53 % (seed 1) in 111 s and 116 s of training on two
+threads, and 11 such epochs 99.49 % in 84 s.  Float32 stays the default: on CPUs
+without bfloat16 units the same setting runs slower, not faster.
 """
 
 from __future__ import annotations
