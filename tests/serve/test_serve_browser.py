@@ -67,9 +67,12 @@ def test_run_list_loads_without_console_errors_sorts_filters_and_opens_a_report(
     driver, server, _ = browser
     driver.get(server.url)
     assert driver.title == "an2dl runs"
-    rows = driver.find_elements("css selector", "#runs tbody tr")
-    ids = [r.find_elements("css selector", "td")[1].text.split(" ")[0].split("\n")[0] for r in rows]
-    assert {A, B, LIVE, "lenet5-digits/20260101-000004"} <= set(ids)
+
+    def listed() -> set[str]:
+        rows = driver.find_elements("css selector", "#runs tbody tr")
+        return {r.find_elements("css selector", "td")[1].text.split(" ")[0].split("\n")[0] for r in rows}
+
+    _wait(lambda: {A, B, LIVE, "lenet5-digits/20260101-000004"} <= listed(), what="the run list")
     assert _severe(driver) == []
     driver.find_element("id", "filter").send_keys("lenet5")
     assert driver.find_element("id", "runs").get_attribute("data-shown") == "1"
@@ -130,8 +133,10 @@ def test_the_run_list_follows_statuses_in_place(browser):
     driver, server, root = browser
     run = root / "mlp-digits" / "20260101-000005"
     driver.get(server.url)
-    status = ("return document.querySelector(\"#runs tr input[value='mlp-digits/20260101-000005']\")"
-              ".closest('tr').querySelector('.status').textContent")
+    # the list is filled by the page's script after the load: null until the row is there
+    status = ("const box = document.querySelector(\"#runs tr input[value='mlp-digits/20260101-000005']\");"
+              "return box ? box.closest('tr').querySelector('.status').textContent : null")
+    _wait(lambda: driver.execute_script(status) is not None, what="the run list to show the run")
     assert driver.execute_script(status) == "running"
     driver.find_element("id", "filter").send_keys("000005")  # a filter set by the user stays
     (run / "results.json").write_text(json.dumps({"metrics": {"test/accuracy": 0.875}, "fit_seconds": 2.0}))
