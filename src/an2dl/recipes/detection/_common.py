@@ -12,7 +12,7 @@ from ...data import DataSplits, get_dataset
 from ...engine.detection_metrics import MeanAveragePrecision
 from ...errors import ConfigError
 
-__all__ = ["ShapesDetectionData", "load_shapes_detection", "detection_map", "plot_loss_terms",
+__all__ = ["ShapesDetectionData", "load_shapes_detection", "detection_map", "plot_loss_terms", "detector_figures",
            "cnn_evaluations_per_image", "inference_ms_per_image", "without_proposal_cache"]
 
 
@@ -153,3 +153,13 @@ def inference_ms_per_image(
         torch.set_num_threads(threads)
         model.train(was_training)
     return 1000.0 * statistics.median(passes) / max(len(images), 1)
+
+
+def detector_figures(result: Any, terms: tuple[str, ...], caption: str) -> None:
+    """A detector recipe's report figures: test detections and precision-recall curves
+    (:func:`~an2dl.recipes.figures.detection_figures`), and, when the run trained, its loss terms per epoch."""
+    from ..figures import detection_figures
+
+    detection_figures(result, n_examples=result.config.examples)
+    if result.trainer is not None:
+        plot_loss_terms(result.trainer.history, result.run_dir, terms, caption)

@@ -50,9 +50,9 @@ from ._common import (
     ShapesDetectionData,
     cnn_evaluations_per_image,
     detection_map,
+    detector_figures,
     inference_ms_per_image,
     load_shapes_detection,
-    plot_loss_terms,
     without_proposal_cache,
 )
 from .rcnn import RCNN_TERMS, RCNNSettings
@@ -195,15 +195,10 @@ class FastRCNNShapes(Recipe):
         return metrics, notes
 
     def figures(self, result: RunResult) -> None:
-        from ..figures import detection_figures
-
-        detection_figures(result, n_examples=result.config.examples)
-        if result.trainer is not None:
-            plot_loss_terms(
-                result.trainer.history,
-                result.run_dir,
-                RCNN_TERMS,
-                "The two terms of the Fast R-CNN multitask loss per epoch (training means): the classification "
-                "of the RoI-pooled proposals over the classes and the background, and the smooth-L1 box "
-                "regression of the proposals that overlap an object.",
-            )
+        detector_figures(
+            result,
+            RCNN_TERMS,
+            "The two terms of the Fast R-CNN multitask loss per epoch (training means): the classification "
+            "of the RoI-pooled proposals over the classes and the background, and the smooth-L1 box "
+            "regression of the proposals that overlap an object.",
+        )

@@ -44,7 +44,12 @@ from ...errors import ConfigError
 from ...models import get_model
 from ..base import Recipe, RunResult, register_recipe
 from ..config import CheckpointConfig, RunSettings, TrainerConfig
-from ._common import ShapesDetectionData, detection_map, load_shapes_detection, plot_loss_terms
+from ._common import (
+    ShapesDetectionData,
+    detection_map,
+    detector_figures,
+    load_shapes_detection,
+)
 
 __all__ = ["FasterRCNNShapes", "FasterRCNNShapesConfig", "FasterRCNNSettings", "rpn_only_detections",
            "FasterRCNNRaccoon", "FasterRCNNRaccoonConfig", "RaccoonDetectionData"]
@@ -149,14 +154,9 @@ class FasterRCNNShapes(Recipe):
         return metrics, notes
 
     def figures(self, result: RunResult) -> None:
-        from ..figures import detection_figures
-
-        if result.trainer is None:
-            return
-        detection_figures(result, n_examples=result.config.examples)
-        plot_loss_terms(result.trainer.history, result.run_dir, _LOSS_TERMS,
-                        "The four terms of the Faster R-CNN loss per epoch (training means, log scale): RPN "
-                        "objectness and box regression, head classification and box regression.")
+        detector_figures(result, _LOSS_TERMS,
+                         "The four terms of the Faster R-CNN loss per epoch (training means, log scale): RPN "
+                         "objectness and box regression, head classification and box regression.")
 
 
 # ------------------------------------------------------------------------------------------------ raccoon

@@ -36,7 +36,7 @@ from ...engine.task import Task
 from ...models import get_model
 from ..base import Recipe, RunResult, register_recipe
 from ..config import CheckpointConfig, RunSettings, TrainerConfig
-from ._common import ShapesDetectionData, load_shapes_detection, plot_loss_terms
+from ._common import ShapesDetectionData, detector_figures, load_shapes_detection
 
 __all__ = ["MaskRCNNShapes", "MaskRCNNShapesConfig", "MaskRCNNSettings", "box_and_mask_ap"]
 
@@ -150,12 +150,7 @@ class MaskRCNNShapes(Recipe):
         return metrics, notes
 
     def figures(self, result: RunResult) -> None:
-        from ..figures import detection_figures
-
-        if result.trainer is None:
-            return
-        detection_figures(result, n_examples=result.config.examples)
-        plot_loss_terms(result.trainer.history, result.run_dir, _LOSS_TERMS,
-                        "The five terms of the Mask R-CNN loss per epoch (training means, log scale): RPN "
-                        "objectness and box regression, head classification and box regression, and the "
-                        "per-pixel mask BCE of the true class's mask.")
+        detector_figures(result, _LOSS_TERMS,
+                         "The five terms of the Mask R-CNN loss per epoch (training means, log scale): RPN "
+                         "objectness and box regression, head classification and box regression, and the "
+                         "per-pixel mask BCE of the true class's mask.")

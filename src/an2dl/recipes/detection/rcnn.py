@@ -43,7 +43,12 @@ from ...models import get_model
 from ...ops.proposals import proposal_recall, selective_search
 from ..base import Recipe, RunResult, register_recipe
 from ..config import CheckpointConfig, RunSettings, TrainerConfig
-from ._common import ShapesDetectionData, detection_map, load_shapes_detection, plot_loss_terms
+from ._common import (
+    ShapesDetectionData,
+    detection_map,
+    detector_figures,
+    load_shapes_detection,
+)
 
 __all__ = ["RCNNShapes", "RCNNShapesConfig", "RCNNSettings", "recall_by_count"]
 
@@ -174,14 +179,10 @@ class RCNNShapes(Recipe):
         return metrics, notes
 
     def figures(self, result: RunResult) -> None:
-        from ..figures import detection_figures
-
-        detection_figures(result, n_examples=result.config.examples)
-        if result.trainer is not None:
-            plot_loss_terms(result.trainer.history, result.run_dir, RCNN_TERMS,
-                            "The two terms of the R-CNN loss per epoch (training means): the classification of the "
-                            "warped proposals over the classes and the background, and the smooth-L1 box regression "
-                            "of the proposals that overlap an object.")
+        detector_figures(result, RCNN_TERMS,
+                         "The two terms of the R-CNN loss per epoch (training means): the classification of the "
+                         "warped proposals over the classes and the background, and the smooth-L1 box regression "
+                         "of the proposals that overlap an object.")
         recall = getattr(self, "_recall", None)
         if recall is not None:
             curve, mean_count = recall

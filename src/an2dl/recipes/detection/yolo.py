@@ -38,7 +38,12 @@ from ...errors import ConfigError
 from ...models import get_model
 from ..base import Recipe, RunResult, register_recipe
 from ..config import CheckpointConfig, RunSettings, TrainerConfig
-from ._common import ShapesDetectionData, detection_map, load_shapes_detection, plot_loss_terms
+from ._common import (
+    ShapesDetectionData,
+    detection_map,
+    detector_figures,
+    load_shapes_detection,
+)
 from .faster_rcnn import FasterRCNNSettings
 from .sliding_window import SlidingWindowSettings, images_per_second
 
@@ -142,11 +147,7 @@ class YoloShapes(Recipe):
         return metrics, notes
 
     def figures(self, result: RunResult) -> None:
-        from ..figures import detection_figures
-
-        detection_figures(result, n_examples=result.config.examples)
-        if result.trainer is not None:
-            plot_loss_terms(result.trainer.history, result.run_dir, YOLO_TERMS,
-                            "The four terms of the YOLO loss per epoch (training means): box coordinates (x λ_coord), "
-                            "objectness of the matched anchors, 'no object' of the unmatched ones (x λ_noobj) and "
-                            "the class cross-entropy.")
+        detector_figures(result, YOLO_TERMS,
+                         "The four terms of the YOLO loss per epoch (training means): box coordinates (x λ_coord), "
+                         "objectness of the matched anchors, 'no object' of the unmatched ones (x λ_noobj) and "
+                         "the class cross-entropy.")
