@@ -18,7 +18,10 @@ A subclass gives :meth:`~ComparisonRecipe.variant_names`,
 :meth:`~ComparisonRecipe.load_data` and :meth:`~ComparisonRecipe.build_variant`,
 and optionally :meth:`~ComparisonRecipe.variant_settings` (a variant's own
 settings, e.g. its batch size), :meth:`~ComparisonRecipe.summarize`
-(reference values, notes) and :meth:`~ComparisonRecipe.comparison_figures`.
+(reference values, notes) and :meth:`~ComparisonRecipe.comparison_figures`,
+which receives the metrics ``summarize`` returned (``metrics=``) so that a
+figure draws what was measured without measuring it again or keeping it on the
+recipe between the two calls.
 """
 
 from __future__ import annotations
@@ -178,11 +181,29 @@ class ComparisonRecipe(Recipe):
         return self.export_info(cfg, data).get("preprocessing")
 
     def summarize(self, cfg: Any, variants: list[Variant], data: DataSplits) -> tuple[dict[str, Any], list[str]]:
-        """Extra metrics (references, baselines) and notes for ``results.json``; by default none."""
+        """Extra metrics (references, baselines) and notes for ``results.json``; by default none.
+
+        :meth:`run` hands the metrics to :meth:`comparison_figures` as well.
+        """
         return {}, []
 
-    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path) -> None:
-        """The recipe's figures; by default the validation loss of every variant."""
+    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]) -> None:
+        """The recipe's figures, saved under ``run_dir/plots``; by default the validation loss of every variant.
+
+        :meth:`run` calls it after :meth:`summarize` and after writing ``results.json``, in every run
+        (a resumed one included, which goes through :meth:`run` again).
+
+        Args:
+            cfg: the run's settings.
+            variants: the trained variants, in :meth:`variant_names` order (each with its own
+                ``metrics``, ``history`` and ``task``).
+            data: the data of the run (:meth:`load_data`).
+            run_dir: the run directory.
+            metrics: the metrics :meth:`summarize` has just returned for this run (the same dict,
+                without the variants' own metrics, which are in ``variants``); read what a figure
+                draws from here rather than measuring it again or reading ``results.json`` back.
+        """
         plot_variant_curves(variants, run_dir, "val/loss", label="validation loss", name="validation_loss",
                             caption="Validation loss of each variant during training")
 
@@ -222,6 +243,6 @@ class ComparisonRecipe(Recipe):
         notes = notes + [f"{v.name}: {self.primary_metric} {v.metrics.get(self.primary_metric, float('nan')):.4g} "
                          f"({v.parameters:,} parameters, {v.steps} steps, {v.seconds:.1f} s)." for v in variants]
         write_results(run_dir, metrics, notes=notes, compared=[v.name for v in variants])
-        self.comparison_figures(cfg, variants, data, run_dir)
+        self.comparison_figures(cfg, variants, data, run_dir, metrics=extra)
         finish_report(run_dir, device=variants[0].device if variants else "cpu")
         return RunResult(self.name, run_dir, metrics, cfg, data=data, extra={"variants": {v.name: v for v in variants}})

@@ -122,7 +122,7 @@ class AugmentationComparison(ComparisonRecipe):
         ]
 
     def comparison_figures(self, cfg: AugmentationComparisonConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         from ...report.plots import figure, save_figure
 
         fig = figure(figsize=(5.5, 3.6))

@@ -216,6 +216,17 @@ class DetectorComparison(ComparisonRecipe):
         budget: DetectorBudget = getattr(cfg.budgets, name)
         return DetectionTask(_model(cfg, name, data), optimizer=budget.optim, class_names=data.train.class_names)
 
+    def _table(self, cfg: DetectorComparisonConfig, variants: list[Variant],
+               metrics: dict[str, Any]) -> list[dict[str, Any]]:
+        """A row per timed detector: its test mAPs, speed, CNN evaluations (from :meth:`summarize`'s
+        ``metrics``), epochs and training time; none when the detectors were not timed (no test split)."""
+        return [{"detector": v.name, "map_50": v.metrics.get("test/map_50"), "map": v.metrics.get("test/map"),
+                 "ms_per_image": metrics[f"speed/{v.name}/ms_per_image"],
+                 "cnn_evaluations_per_image": metrics[f"cost/{v.name}/cnn_evaluations_per_image"],
+                 "epochs": self.variant_settings(cfg, v.name).trainer.max_epochs,
+                 "train_seconds": round(v.seconds, 1)}
+                for v in variants if f"speed/{v.name}/ms_per_image" in metrics]
+
     def summarize(
         self, cfg: DetectorComparisonConfig, variants: list[Variant], data: DataSplits
     ) -> tuple[dict[str, Any], list[str]]:
@@ -224,18 +235,12 @@ class DetectorComparison(ComparisonRecipe):
         if data.test is None:
             return extra, notes
         images = torch.stack([data.test[i][0] for i in range(min(cfg.timing.images, len(data.test)))])
-        rows = []
         for v in variants:
             model = copy.deepcopy(v.task.model).cpu()  # timed on the CPU, whatever device trained it
-            evaluations = cnn_evaluations_per_image(model, images)
-            ms = inference_ms_per_image(model, images, repeats=cfg.timing.repeats)
-            extra[f"cost/{v.name}/cnn_evaluations_per_image"] = evaluations
-            extra[f"speed/{v.name}/ms_per_image"] = round(ms, 3)
-            rows.append({"detector": v.name, "map_50": v.metrics.get("test/map_50"), "map": v.metrics.get("test/map"),
-                         "ms_per_image": round(ms, 3), "cnn_evaluations_per_image": evaluations,
-                         "epochs": self.variant_settings(cfg, v.name).trainer.max_epochs,
-                         "train_seconds": round(v.seconds, 1)})
-        self._rows = rows
+            extra[f"cost/{v.name}/cnn_evaluations_per_image"] = cnn_evaluations_per_image(model, images)
+            extra[f"speed/{v.name}/ms_per_image"] = round(inference_ms_per_image(model, images,
+                                                                                repeats=cfg.timing.repeats), 3)
+        rows = self._table(cfg, variants, extra)
         by_name = {r["detector"]: r for r in rows}
         if {"faster_rcnn", "yolo"} <= set(by_name):
             f, y = by_name["faster_rcnn"], by_name["yolo"]
@@ -257,9 +262,10 @@ class DetectorComparison(ComparisonRecipe):
         return extra, notes
 
     def comparison_figures(
-        self, cfg: DetectorComparisonConfig, variants: list[Variant], data: DataSplits, run_dir: Path
+        self, cfg: DetectorComparisonConfig, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+        metrics: dict[str, Any],
     ) -> None:
-        rows = getattr(self, "_rows", None)
+        rows = self._table(cfg, variants, metrics)
         if not rows:
             return
         atomic_write_text(run_dir / "comparison.json", json.dumps(rows, indent=2) + "\n")

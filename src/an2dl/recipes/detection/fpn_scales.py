@@ -153,7 +153,7 @@ class FPNScales(ComparisonRecipe):
         return extra, notes
 
     def comparison_figures(self, cfg: FPNScalesConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         from ...report.plots import figure, save_figure
 
         plot_variant_curves(variants, run_dir, "val/map", label="validation mAP@[.5:.95]", name="validation_map",

@@ -170,7 +170,7 @@ class InitComparison(ComparisonRecipe):
         return metrics, notes
 
     def comparison_figures(self, cfg: InitComparisonConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         stds, norms = self._at_init(cfg, data)
         _layer_plot(run_dir, stds, "init_activation_std", "std of the layer's activations",
                     f"Standard deviation of each hidden layer's {cfg.activation} outputs at initialisation, for "
@@ -285,7 +285,7 @@ class OptimizerComparison(ComparisonRecipe):
         return metrics, notes
 
     def comparison_figures(self, cfg: OptimizerComparisonConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "train/loss", label="training loss (epoch mean)",
                             name="optimizers_train_loss", x="epoch", log=True,
                             caption="Training loss per epoch; every method processes each sample once per epoch.")
@@ -403,7 +403,7 @@ class VanishingGradients(ComparisonRecipe):
         return metrics, self._notes(cfg, at_init)
 
     def comparison_figures(self, cfg: VanishingGradientsConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         self._norms_plot(cfg, self._at_init(cfg, data), run_dir, name="gradient_norms_at_init",
                          caption=f"Gradient norm of every layer's weights at initialisation, {cfg.depth} hidden layers "
                                  f"of {cfg.width} units, {cfg.batch} training digits. Sigmoid gradients vanish towards "
@@ -544,7 +544,7 @@ class OverfittingDigits(ComparisonRecipe):
                          f"{len(data.test)} test (clean labels)"]
 
     def comparison_figures(self, cfg: OverfittingConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         from ...report.plots import figure, save_figure
 
         n = len(variants)

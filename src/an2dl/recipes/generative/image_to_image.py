@@ -239,9 +239,8 @@ class ImageToImageRecipe(ComparisonRecipe):
         metrics["reference_baseline"] = reference
         return metrics, notes
 
-    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path) -> None:
-        import json
-
+    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]) -> None:
         from ...evaluation.generative import save_image_grid
 
         inputs, targets = data.test.tensors[0][: cfg.figure_images], data.test.tensors[1][: cfg.figure_images]
@@ -251,7 +250,6 @@ class ImageToImageRecipe(ComparisonRecipe):
         grid = torch.cat([r.expand(-1, channels, -1, -1) for r in rows.values()])
         save_image_grid(grid, run_dir, "input_output_target",
                         "Test images; rows from the top: " + ", ".join(rows), nrow=len(inputs))
-        metrics = json.loads((Path(run_dir) / "results.json").read_text())["metrics"]
         _quality_bars(run_dir, metrics, [n for n in rows if n not in ("input", "target")])
 
 

@@ -20,7 +20,6 @@ checkpoints, and a resumed run continues the one that was running.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,6 @@ from ._common import JudgeConfig, MNISTImages, check_dims, draw_samples, load_ju
 from .autoencoders import AEObjective, DenseAEModel, adam
 
 __all__ = ["LatentSweepConfig", "LatentSweepMNIST", "GenerativeAEConfig", "GenerativeAutoencoderMNIST"]
-
-
-def _metrics(run_dir: Path) -> dict[str, Any]:
-    """The metrics written to ``results.json`` (the figures are drawn after it)."""
-    return json.loads((Path(run_dir) / "results.json").read_text())["metrics"]
 
 
 def _latent(name: str) -> int:
@@ -110,12 +104,13 @@ class LatentSweepMNIST(ComparisonRecipe):
                  + ", ".join(f"{d}: {e:.3f}" for d, e in zip(dims, l2))]
         return metrics, notes
 
-    def comparison_figures(self, cfg: LatentSweepConfig, variants: list[Variant], data: DataSplits, run_dir: Path):
+    def comparison_figures(self, cfg: LatentSweepConfig, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]):
         from ...evaluation.generative import save_image_grid
 
-        metrics = _metrics(run_dir)
         dims = [_latent(v.name) for v in variants]
-        series = {k: [metrics[f"test/{k}_{v.name}"] for v in variants] for k in ("l2", "mse", "judge_accuracy")}
+        series = {k: [v.metrics[f"test/{k}"] for v in variants] for k in ("l2", "mse")}
+        series["judge_accuracy"] = [metrics[f"test/judge_accuracy_{v.name}"] for v in variants]
         plot_series(run_dir, "recon_vs_latent", "Mean per-image reconstruction error ‖s − D(E(s))‖₂ on the test set "
                     "against the latent dimension", dims, {"L2 norm per image": series["l2"]},
                     xlabel="latent dimension", ylabel="‖s − D(E(s))‖₂", logx=True)
@@ -240,10 +235,10 @@ class GenerativeAutoencoderMNIST(ComparisonRecipe):
         return metrics, ["Fréchet distances use the features of an2dl's MNIST judge CNN, not Inception-v3: "
                          "compare them between an2dl runs only."]
 
-    def comparison_figures(self, cfg: GenerativeAEConfig, variants: list[Variant], data: DataSplits, run_dir: Path):
+    def comparison_figures(self, cfg: GenerativeAEConfig, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]):
         from ...evaluation.generative import save_image_grid
 
-        metrics = _metrics(run_dir)
         dims = list(cfg.latent_dims)
         fd_curves = {"reconstructions": [metrics[f"test/frechet_recon_d{d}"] for d in dims],
                      **{f"samples, {c} Gaussian": [metrics[f"samples/frechet_{c}_d{d}"] for d in dims]

@@ -186,16 +186,19 @@ class CamWeakLocalize(ComparisonRecipe):
             if "accuracy_iou50" in scores:
                 line += f", class and IoU >= 0.5 on {100 * scores['accuracy_iou50']:.1f} %"
             notes.append(line + f" of the {len(x)} test images.")
-        self._rows = rows
         return extra, notes
 
     def comparison_figures(self, cfg: CamWeakLocalizeConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         from ...explain.cam import class_activation_map
 
         plot_variant_curves(variants, run_dir, "val/accuracy", label="validation class accuracy",
                             name="validation_accuracy", caption="Validation class accuracy of each network")
-        rows = {_LABELS.get(k, k): v for k, v in getattr(self, "_rows", {}).items()}
+        rows: dict[str, dict[str, float]] = {}  # summarize's `localization/<method>/<score>`, a row per method
+        for key, value in metrics.items():
+            if key.startswith("localization/"):
+                method, score = key.removeprefix("localization/").rsplit("/", 1)
+                rows.setdefault(_LABELS.get(method, method), {})[score] = value
         if rows:
             score_table_figure(run_dir, rows, ["mean_box_iou", "box_accuracy_iou50", "accuracy_iou50", "accuracy"],
                                name="localization_table",

@@ -277,7 +277,7 @@ class IdentifyUnseenDigits(ComparisonRecipe):
 
     # ---- figures
     def comparison_figures(self, cfg: IdentifyUnseenConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         from ...report.plots import figure, save_figure
 
         plot_variant_curves(variants, run_dir, "train/loss", label="training loss", name="training_loss",

@@ -70,7 +70,8 @@ class _SegmentationComparison(ComparisonRecipe):
         side = int(data.info.input_shape[-1])
         return segmentation_task(self._network(cfg, name, data), data, cfg.loss, cfg.optim, cfg.augment.build(side))
 
-    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path) -> None:
+    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/mean_iou", label="validation mean IoU", name="validation_mean_iou",
                             caption="Validation mean IoU of each network during training")
         labels = {v.name: _LABELS.get(v.name, v.name) for v in variants}

@@ -210,7 +210,7 @@ class PatchVsFull(ComparisonRecipe):
         return extra, notes
 
     def comparison_figures(self, cfg: PatchVsFullConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/mean_iou", label="validation mean IoU", name="validation_mean_iou",
                             caption="Validation mean IoU against optimiser steps, patch-based and full-image training")
         prediction_figures(run_dir, data, {f"{v.name} training": v.task.model for v in variants if v.task is not None},

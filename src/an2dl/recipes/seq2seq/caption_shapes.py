@@ -128,7 +128,7 @@ class CaptionShapes(ComparisonRecipe):
         return metrics, notes
 
     def comparison_figures(self, cfg: CaptionShapesConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/sequence_accuracy", label="validation captions exactly right",
                             name="validation_sequence_accuracy", x="epoch",
                             caption="Share of validation captions decoded exactly right, per epoch")

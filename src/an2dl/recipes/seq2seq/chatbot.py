@@ -194,14 +194,12 @@ class ChatbotChatterbot(TranslationRecipe):
             notes.append(f"user: {' '.join(info.test_sources[i])} | reference: "
                          f"{' / '.join(' '.join(r) for r in info.test_references[i])} | "
                          + " | ".join(f"{n}: {' '.join(said[i])}" for n, said in replies.items()))
-        self._summary = metrics  # comparison_figures draws these (ComparisonRecipe.run calls it right after)
         return metrics, notes
 
     def comparison_figures(self, cfg: ChatbotConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/bleu", label="validation BLEU", name="validation_bleu", x="epoch",
                             caption="Validation BLEU (own reference, free-running decoding) of each generative bot")
-        metrics = self._summary  # what summarize has just measured, handed over
         names = [v.name for v in variants] + ["retrieval"]
         fig = figure(figsize=(5.5, 3.4))
         ax = fig.add_subplot(1, 1, 1)

@@ -144,7 +144,7 @@ class Seq2SeqToy(ComparisonRecipe):
                  + f"; the weakest attention variant beats the plain encoder-decoder by {margin:.3f}."])
 
     def comparison_figures(self, cfg: Seq2SeqToyConfig, variants: list[Variant], data: DataSplits,
-                           run_dir: Path) -> None:
+                           run_dir: Path, *, metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/sequence_accuracy", label="validation sequence accuracy",
                             name="validation_sequence_accuracy", x="epoch",
                             caption="Validation sequence accuracy (free-running greedy decoding) of each variant")

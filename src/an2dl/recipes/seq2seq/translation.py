@@ -262,7 +262,8 @@ class TranslationRecipe(ComparisonRecipe):
                          + " | ".join(f"{n}: {' '.join(t[i])}" for n, t in translations.items()))
         return metrics, notes
 
-    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path) -> None:
+    def comparison_figures(self, cfg: Any, variants: list[Variant], data: DataSplits, run_dir: Path, *,
+                           metrics: dict[str, Any]) -> None:
         plot_variant_curves(variants, run_dir, "val/bleu", label="validation BLEU", name="validation_bleu", x="epoch",
                             caption="Validation BLEU (free-running decoding) of each variant after every epoch")
         attending = [v for v in variants if v.name != "plain"]
