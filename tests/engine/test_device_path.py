@@ -16,6 +16,7 @@ import torch
 
 from an2dl._utils.rng import seed_everything
 from an2dl.engine.callbacks.base import Callback
+from an2dl.engine.precision import resolve_precision
 from an2dl.engine.trainer import Trainer
 from an2dl.errors import ConfigError
 from an2dl.recipes.base import get_recipe
@@ -96,6 +97,51 @@ def test_fp16_mixed_on_cpu_runs_as_bf16_mixed():
     with pytest.warns(UserWarning, match="bf16-mixed"):
         half = _first_losses(copy.deepcopy(task), splits.train, "16-mixed")
     assert half == _first_losses(copy.deepcopy(task), splits.train, "bf16-mixed")
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"),
+                                                         (False, False, "32-true")])
+def test_auto_precision_is_bf16_mixed_only_on_a_cpu_with_bfloat16_units(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    trainer = Trainer(max_epochs=1, precision="auto", accelerator="cpu", progress=False)
+    assert trainer.precision == expected
+    assert trainer.settings()["precision"] == expected  # config.json records what the run trains in
+    assert Trainer(max_epochs=1, precision="32-true", accelerator="cpu").precision == "32-true"  # names are kept
+
+
+def test_auto_precision_asks_the_gpu_when_cuda_is_the_accelerator(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for native, expected in ((False, "32-true"), (True, "bf16-mixed")):  # e.g. a V100, an A100
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, n=native: n)
+        assert resolve_precision("auto", "auto") == expected
+        assert resolve_precision("auto", "gpu") == expected
+    assert resolve_precision("auto", "mps") == "32-true"
+
+
+def test_auto_precision_trains_the_first_step_as_the_precision_it_resolves_to():
+    task, splits = _smallest_task("lenet5-digits")
+    resolved = resolve_precision("auto", "cpu")
+    assert _first_losses(copy.deepcopy(task), splits.train, "auto") == _first_losses(
+        copy.deepcopy(task), splits.train, resolved)
+
+
+def test_a_run_in_auto_precision_resumes_only_where_auto_resolves_alike(tmp_path, monkeypatch):
+    """config.json records the resolved precision: a machine that resolves "auto" otherwise is refused, by name."""
+    from an2dl.errors import CheckpointError
+
+    task, splits = _smallest_task("lenet5-digits")
+    train = torch.utils.data.Subset(splits.train, range(64))
+    kw = dict(batch_size=32, precision="auto", accelerator="cpu", progress=False, val_every_n_epochs=None,
+              run_dir=tmp_path)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    Trainer(max_epochs=1, **kw).fit(copy.deepcopy(task), train)  # its last checkpoint is at the end
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    with pytest.raises(CheckpointError, match="precision: saved 'bf16-mixed', now '32-true'"):
+        Trainer(max_epochs=1, **kw).fit(copy.deepcopy(task), train, ckpt_path="last")
+    Trainer(max_epochs=1, **{**kw, "precision": "bf16-mixed"}).fit(copy.deepcopy(task), train, ckpt_path="last")
 
 
 class _Layout(Callback):

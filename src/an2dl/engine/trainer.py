@@ -42,6 +42,7 @@ from ..errors import ConfigError, RunDirLockedError
 from . import checkpoint as ckpt
 from .callbacks.base import Callback
 from .optim import OptimizerSpec, build_optimizer, build_scheduler
+from .precision import resolve_precision
 from .rundir import RunDirLock
 from .sampling import EpochBatchSampler, ShardedBatchSampler
 from .sharding import fsdp_strategy, gather_into, sharded_copy
@@ -82,7 +83,9 @@ class Trainer:
         callbacks: extra callbacks; defaults are added for what they do not cover.
         accelerator, devices, strategy, precision: passed to Lightning Fabric
             (e.g. ``"cpu"``, ``2``, ``"ddp"``, ``"bf16-mixed"``); ``strategy="fsdp"`` shards parameters,
-            gradients and optimiser state over the processes (:mod:`an2dl.engine.sharding`).
+            gradients and optimiser state over the processes (:mod:`an2dl.engine.sharding`);
+            ``precision="auto"`` is ``"bf16-mixed"`` on a device that multiplies bfloat16 natively and
+            ``"32-true"`` elsewhere (:mod:`an2dl.engine.precision`), resolved here.
         num_nodes: machines the run spans, passed to Lightning Fabric: ``devices`` processes on
             each, ``devices * num_nodes`` in all, started by ``torchrun`` or SLURM (``srun``).
         num_workers: DataLoader worker processes.
@@ -159,7 +162,8 @@ class Trainer:
         self.val_every_n_epochs, self.val_every_n_steps = val_every_n_epochs, val_every_n_steps
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.accelerator, self.devices, self.strategy, self.precision = accelerator, devices, strategy, precision
+        self.accelerator, self.devices, self.strategy = accelerator, devices, strategy
+        self.precision = resolve_precision(precision, accelerator)  # "auto": bf16-mixed where native
         self.num_nodes = num_nodes
         #: whether parameters are sharded over the processes (``strategy="fsdp"``, :mod:`an2dl.engine.sharding`)
         self.sharded = strategy == "fsdp"

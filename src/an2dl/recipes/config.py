@@ -56,7 +56,7 @@ class TrainerConfig:
     devices: int = 1  # processes/devices; >1 with strategy "ddp"
     num_nodes: int = 1  # machines; devices x num_nodes processes in all (torchrun, SLURM)
     strategy: str = "auto"  # "auto", "ddp", "fsdp" (sharded: docs/scaling.md)
-    precision: str = "32-true"  # "32-true", "bf16-mixed", "16-mixed"
+    precision: str = "32-true"  # "32-true", "bf16-mixed", "16-mixed", "64-true"; "auto": bf16-mixed where native
     num_workers: int = 0  # DataLoader worker processes
     channels_last: bool = False  # NHWC layout of 4-D weights and batches (faster convolutions on GPUs, oneDNN)
     compile: bool = False  # torch.compile the task's modules for the fit
@@ -270,7 +270,9 @@ def upgrade_stored(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     a key that ``cls`` lacks but its ``trainer`` group has (``max_epochs``,
     ``seed``, ``batch_size`` of older runs) becomes ``trainer.<key>``, and
     ``cls.moved_settings`` (``{"old": "group.new"}``) names the other moves.
-    A value already given under the new name wins.
+    A value already given under the new name wins.  What a move cannot say
+    (a setting folded into another) ``cls.stored_upgrade(data) -> data`` does,
+    when the class defines it.
     """
     data = dict(data)
     top = _field_names(cls)
@@ -284,7 +286,8 @@ def upgrade_stored(cls: type, data: dict[str, Any]) -> dict[str, Any]:
         target = dict(data.get(group) or {})
         target.setdefault(key, value)
         data[group] = target
-    return data
+    upgrade = getattr(cls, "stored_upgrade", None)
+    return upgrade(data) if upgrade is not None else data
 
 
 def from_dict(cls: type, data: dict[str, Any], *, prefix: str = "") -> Any:
