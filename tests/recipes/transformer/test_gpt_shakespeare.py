@@ -14,8 +14,8 @@ from an2dl.errors import ConfigError
 from an2dl.recipes.base import get_recipe
 from conftest import require_data, run_cli
 
-#: 120 optimiser steps of a 1-layer, 32-wide GPT on batches of 16 windows of 64 characters
-SETTINGS = ["data.seq_len=64", "model.d_model=32", "model.num_heads=2", "model.num_layers=1", "trainer.batch_size=16",
+#: 120 optimiser steps of a 1-layer, 32-wide GPT on batches of 16 windows of 64 characters, in float32 on every machine
+SETTINGS = ["trainer.precision=32-true", "data.seq_len=64", "model.d_model=32", "model.num_heads=2", "model.num_layers=1", "trainer.batch_size=16",
             "trainer.max_steps=120", "trainer.time_budget_s=null", "optim.lr=0.005", "optim.schedule.warmup_steps=10",
             "optim.schedule.gamma=0.999",
             "sample.length=40", "attention.prompt=ROMEO:"]
