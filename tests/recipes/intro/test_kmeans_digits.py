@@ -14,7 +14,8 @@ seed   pixels train    pixels test     codes train     codes test      chance te
 
 Codes minus pixels, (purity, ARI): seed 0 train (+0.065, +0.071), test (+0.060, +0.056); seed 1 train
 (+0.124, +0.149), test (+0.103, +0.123); seed 2 train (+0.097, +0.127), test (+0.088, +0.120).  The smallest gaps
-are 0.060 (purity) and 0.056 (ARI), both on seed 0's test images; the slow test asks for more than 0.04 in both.
+are 0.060 (purity) and 0.056 (ARI), both on seed 0's test images; the slow test runs that seed, the one with
+the smallest gaps, and asks for more than 0.04 in both.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def test_kmeans_digits_on_the_embedded_digits(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0])  # the seed of the smallest gaps (table above)
 def test_autoencoder_codes_cluster_mnist_better_than_pixels(tmp_path, seed):
     require_data("mnist")
     r = an2dl.run("kmeans-digits", [f"trainer.seed={seed}"], runs_root=tmp_path, progress=False)
