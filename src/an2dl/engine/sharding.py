@@ -31,6 +31,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "fsdp_strategy",
+    "has_parameters",
     "is_sharded",
     "sharded_copy",
     "full_tensors",
@@ -68,7 +69,7 @@ def _shard_task(task: nn.Module, mesh: Any) -> nn.Module:
                           f"of its own ({', '.join(direct)}): move them into a submodule")
     dp_mesh = mesh["data_parallel"]
     for child in task.children():
-        if not _has_parameters(child):
+        if not has_parameters(child):
             continue
         fully_shard(child, mesh=dp_mesh, reshard_after_forward=False)
         for name in _public_methods(type(child)):
@@ -89,7 +90,8 @@ def _public_methods(cls: type) -> list[str]:
     return names
 
 
-def _has_parameters(module: nn.Module) -> bool:
+def has_parameters(module: nn.Module) -> bool:
+    """Whether ``module`` (or a module inside it) holds at least one parameter."""
     return any(True for _ in module.parameters())
 
 

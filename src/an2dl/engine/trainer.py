@@ -45,7 +45,7 @@ from .optim import OptimizerSpec, build_optimizer, build_scheduler
 from .precision import resolve_precision
 from .rundir import RunDirLock
 from .sampling import EpochBatchSampler, ShardedBatchSampler
-from .sharding import fsdp_strategy, gather_into, sharded_copy
+from .sharding import fsdp_strategy, gather_into, has_parameters, sharded_copy
 from .task import MetricLog, StepContext, Task
 from .trainer_state import TrainerState, capture_state, check_config, config_document, restore_state
 
@@ -775,7 +775,7 @@ def _compile_forwards(task: Task) -> list[torch.nn.Module]:
     """
     compiled = []
     for _, module in task.named_children():
-        if any(True for _ in module.parameters()):
+        if has_parameters(module):
             module.forward = torch.compile(module.forward)
             compiled.append(module)
     return compiled
