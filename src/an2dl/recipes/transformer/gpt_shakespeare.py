@@ -27,7 +27,10 @@ model takes 64 ms on one thread in bfloat16 with the written-out attention,
 Measured (one thread of a 2-core machine, ``OMP_NUM_THREADS=1 an2dl run
 gpt-shakespeare``): the GPT reaches 1.620 nats per character in 180 s (3029
 steps); ``char-lstm-shakespeare`` reached 1.521 in bfloat16 beside an earlier
-GPT run, and 1.510 at its float32 defaults (2540 steps).  The
+GPT run, and 1.510 at its float32 defaults (2540 steps).  Both at their
+defaults side by side while a third job shared the two cores: GPT 1.743
+(1341 steps), LSTM 1.518 (1683 steps) — the LSTM loses less to a slower
+machine.  The
 former defaults (width 64, float32, fused attention) gave 1.679–1.785.  At
 this budget on a CPU the claim does not show: the LSTM learns more per
 second than a GPT of the sizes tried (docs/decisions.md), whose parallelism
