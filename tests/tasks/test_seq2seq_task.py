@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import an2dl
@@ -57,6 +58,41 @@ def test_loss_is_the_summed_cross_entropy_over_real_tokens_per_token():
     assert set(training.logged) == {"loss", "token_accuracy"}  # no free-running decoding in training
 
 
+def test_label_smoothing_trains_on_pytorchs_smoothed_cross_entropy_and_reports_the_plain_one():
+    """Label smoothing (Szegedy et al. 2016; the Transformer's ε_ls, Vaswani et al. 2017 §5.4) in float64, with
+    padding: the training loss is ``F.cross_entropy(..., ignore_index=PAD, label_smoothing=ε)``, i.e. the
+    cross-entropy against the targets ``(1 − ε) y_t + ε / V`` over the real tokens; ε = 0 is the plain loss bit
+    for bit; the loss the task reports (also on validation) stays the plain cross-entropy."""
+    torch.manual_seed(0)
+    V = 10
+    model = an2dl.get_model("seq2seq_rnn", src_vocab_size=V, tgt_vocab_size=V, hidden_size=6,
+                            embedding_dim=4).double().eval()
+    src, lengths, tgt = _data()
+    batch = an2dl.data.batch.Batch({"inputs": src, "lengths": lengths, "targets": tgt}, size=2)
+    logits = model(src, lengths, shift_right(tgt)).detach().reshape(-1, V)
+    y = tgt.reshape(-1)
+    plain = F.cross_entropy(logits, y, ignore_index=PAD, reduction="sum") / 7  # the task's loss before smoothing
+    for eps in (0.1, 0.35):
+        task = Seq2SeqTask(model, max_length=5, label_smoothing=eps)
+        ctx = _Ctx(training=True)
+        loss = task.step(batch, ctx)
+        assert loss.dtype == torch.float64 and loss.requires_grad
+        torch.testing.assert_close(loss, F.cross_entropy(logits, y, ignore_index=PAD, label_smoothing=eps),
+                                   rtol=1e-13, atol=0)
+        q = (1 - eps) * F.one_hot(y, V).double() + eps / V  # the smoothed targets, written out
+        real = y != PAD
+        by_hand = -(q * logits.log_softmax(-1)).sum(-1)[real].mean()
+        torch.testing.assert_close(loss.detach(), by_hand, rtol=1e-13, atol=0)
+        assert ctx.logged["smoothed_loss"] == float(loss.detach())
+        assert ctx.logged["loss"] == pytest.approx(float(plain), rel=1e-13)
+    validation = _Ctx(training=False)
+    assert torch.equal(task.step(batch, validation), plain)  # validation: the plain cross-entropy
+    assert "smoothed_loss" not in validation.logged and validation.logged["loss"] == float(plain)
+    training = _Ctx(training=True)
+    assert torch.equal(Seq2SeqTask(model, max_length=5, label_smoothing=0.0).step(batch, training).detach(), plain)
+    assert "smoothed_loss" not in training.logged
+
+
 def test_training_learns_to_reverse_short_sequences():
     g = torch.Generator().manual_seed(0)
     N, S = 256, 4
@@ -89,5 +125,8 @@ def test_bad_arguments_are_named():
         Seq2SeqTask(model, beam_width=0)
     with pytest.raises(ConfigError, match="max_length must be a positive integer"):
         Seq2SeqTask(model, max_length=0)
+    for bad in (1, 1.5, -0.1, True, "0.1"):
+        with pytest.raises(ConfigError, match=rf"label_smoothing must be a number in \[0, 1\); got {bad!r}"):
+            Seq2SeqTask(model, label_smoothing=bad)
     with pytest.raises(ConfigError, match="generate"):
         Seq2SeqTask(nn.Linear(2, 2))

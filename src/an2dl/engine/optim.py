@@ -10,6 +10,12 @@ Weight decay: for ``sgd``, ``adam`` and ``rmsprop`` ``weight_decay=λ`` adds
 ``λ·w`` to the gradient, i.e. the gradient of the penalty ``(λ/2)‖w‖²`` of the
 notes' §2.5.3; for ``adamw`` it is the decoupled decay of Loshchilov & Hutter
 (2019), ``w ← w − lr·λ·w`` applied outside the adaptive step.
+
+The ``inverse_sqrt`` schedule is the Transformer's (Vaswani et al. 2017, §5.3;
+the notes are silent on schedules for §4.4): at optimiser step ``s``, counted
+from 1, the rate is ``lr · min(s / w, √(w / s))`` — a linear warm-up over ``w``
+steps to the peak ``lr``, then decay as ``1/√s``.  The paper writes the peak as
+``d_model^-0.5 · w^-0.5``; here it is the optimiser's ``lr``.
 """
 
 from __future__ import annotations
@@ -23,10 +29,25 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["OptimizerSpec", "ScheduleSpec", "build_optimizer", "build_scheduler", "param_groups"]
+__all__ = ["OptimizerSpec", "ScheduleSpec", "build_optimizer", "build_scheduler", "inverse_sqrt_factor",
+           "param_groups"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nag")
-SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
+SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau", "inverse_sqrt")
+
+
+def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
+    """The ``inverse_sqrt`` schedule's factor of the peak rate at optimiser step ``step`` (counted from 1):
+    ``min(step / w, √(w / step))``, 1 at ``step = w`` (Vaswani et al. 2017, §5.3, with the peak factored out).
+
+    Raises:
+        ConfigError: ``warmup_steps`` or ``step`` not a positive integer.
+    """
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 1:
+        raise ConfigError(f"warmup_steps must be a positive integer; got {warmup_steps!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ConfigError(f"step must be a positive integer (optimiser steps are counted from 1); got {step!r}")
+    return min(step / warmup_steps, math.sqrt(warmup_steps / step))
 
 
 @dataclass
@@ -38,9 +59,12 @@ class ScheduleSpec:
     each interval), ``cosine`` (cosine annealing to ``eta_min`` over ``t_max``
     intervals, default: the whole run), ``onecycle`` (Smith's one-cycle policy
     peaking at ``max_lr``, default 10× the base rate), ``plateau`` (×factor
-    when ``monitor`` has not improved for ``patience`` validations).
-    ``warmup_steps`` > 0 prepends a linear warm-up (always counted in optimiser
-    steps) from ``warmup_start_factor``·lr to lr.
+    when ``monitor`` has not improved for ``patience`` validations),
+    ``inverse_sqrt`` (the Transformer's ``min(s / w, √(w / s))`` with
+    ``w = warmup_steps``, see :func:`inverse_sqrt_factor`; needs
+    ``interval="step"`` and ``warmup_steps`` ≥ 1).
+    For the other schedules ``warmup_steps`` > 0 prepends a linear warm-up
+    (always counted in optimiser steps) from ``warmup_start_factor``·lr to lr.
     """
 
     name: str = "constant"
@@ -56,7 +80,7 @@ class ScheduleSpec:
     patience: int = 5  # plateau: validations without improvement before decaying
     monitor: str = "val/loss"  # plateau: metric watched
     mode: str = "min"  # plateau: "min" or "max"
-    warmup_steps: int = 0  # linear warm-up length in optimiser steps (0: none)
+    warmup_steps: int = 0  # linear warm-up length in optimiser steps (0: none); inverse_sqrt: its w
     warmup_start_factor: float = 0.01  # warm-up starts at this fraction of lr
 
     def __post_init__(self) -> None:
@@ -66,7 +90,15 @@ class ScheduleSpec:
             raise ConfigError(f"schedule interval must be 'epoch' or 'step'; got {self.interval!r}")
         if self.mode not in ("min", "max"):
             raise ConfigError(f"schedule mode must be 'min' or 'max'; got {self.mode!r}")
-        if self.warmup_steps < 0:
+        if self.name == "inverse_sqrt":
+            if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) \
+                    or self.warmup_steps < 1:
+                raise ConfigError(f"the inverse_sqrt schedule needs warmup_steps, its warm-up length w, as a "
+                                  f"positive integer; got {self.warmup_steps!r}")
+            if self.interval != "step":
+                raise ConfigError(f"the inverse_sqrt schedule advances every optimiser step; set interval='step' "
+                                  f"(got {self.interval!r})")
+        if self.name != "inverse_sqrt" and self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps must be >= 0; got {self.warmup_steps}")
         self.milestones = tuple(self.milestones)
 
@@ -204,6 +236,13 @@ def build_scheduler(
         main = S.ExponentialLR(optimizer, gamma=spec.gamma)
     elif spec.name == "cosine":
         main = S.CosineAnnealingLR(optimizer, T_max=spec.t_max or total_intervals, eta_min=spec.eta_min)
+    elif spec.name == "inverse_sqrt":
+        w = spec.warmup_steps
+
+        def factor(done: int) -> float:  # LambdaLR counts the steps taken; the next one is done + 1
+            return inverse_sqrt_factor(done + 1, w)
+
+        return S.LambdaLR(optimizer, factor)  # the warm-up is part of the schedule, not prepended
     elif spec.name == "onecycle":
         if spec.interval != "step":
             raise ConfigError("the onecycle schedule advances every optimiser step; set interval='step'")

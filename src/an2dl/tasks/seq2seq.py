@@ -7,6 +7,14 @@ divided by their number (padding, id 0, is left out).  The decoder reads
 evaluation also decodes freely (greedy or beam search, no ground truth) and
 scores whole sequences.
 
+Label smoothing (beyond the notes; Szegedy et al. 2016, the Transformer's
+``ε_ls``, Vaswani et al. 2017 §5.4): training may replace the one-hot ``y_t`` by
+``(1 − ε) y_t + ε / V`` over the ``V`` target words, i.e. minimise
+``(1 − ε) · (−log P_t[y_t]) + ε · mean_k(−log P_t[k])`` per real token
+(``F.cross_entropy(..., label_smoothing=ε)``).  Every reported ``loss`` stays
+the plain cross-entropy above, so runs with and without smoothing compare;
+training with ``ε > 0`` also logs the objective as ``smoothed_loss``.
+
 Teacher-forcing schedule (§4.2.1, "ratio schedulable"; scheduled sampling,
 Bengio et al. 2015): the probability ``ε_i`` that training step ``i`` reads the
 true previous token decays from 1 (pure teacher forcing) towards reading the
@@ -122,7 +130,9 @@ def sequence_accuracy(predicted: torch.Tensor, targets: torch.Tensor, *, pad: in
 class Seq2SeqTask(Task):
     """Train an encoder–decoder on ``(source, source lengths, target)`` batches (notes §4.2–4.2.1).
 
-    Logged per split: ``loss`` (mean −log P_t per real target token, nats),
+    Logged per split: ``loss`` (mean −log P_t per real target token, nats; the
+    plain cross-entropy also when training with label smoothing, whose
+    objective is logged as ``smoothed_loss``),
     ``token_accuracy`` (teacher-forced argmax per real token) and, outside
     training, ``sequence_accuracy`` (free-running decoding equal to the whole
     target, ``<eos>`` included) and ``bleu`` (corpus BLEU × 100 of the
@@ -138,6 +148,8 @@ class Seq2SeqTask(Task):
         max_length: most tokens generated at evaluation and prediction.
         beam_width: 1 = greedy decoding, more = beam search.
         length_penalty: α of beam search.
+        label_smoothing: ε in [0, 1): the training targets put ``1 − ε + ε / V`` on the true word and ``ε / V`` on
+            every other (0: the plain cross-entropy; the Transformer paper: 0.1).  Evaluation is unaffected.
         optimizer: :class:`OptimizerSpec`.
 
     Shape:
@@ -152,7 +164,7 @@ class Seq2SeqTask(Task):
 
     def __init__(self, model: nn.Module, *, teacher_forcing: float | TeacherForcingSchedule = 1.0,
                  max_length: int = 32, beam_width: int = 1, length_penalty: float = 0.0,
-                 optimizer: OptimizerSpec | None = None) -> None:
+                 label_smoothing: float = 0.0, optimizer: OptimizerSpec | None = None) -> None:
         super().__init__(optimizer)
         if not isinstance(teacher_forcing, TeacherForcingSchedule) and (
                 isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, (int, float))
@@ -162,6 +174,9 @@ class Seq2SeqTask(Task):
         for name, value in (("max_length", max_length), ("beam_width", beam_width)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Seq2SeqTask {name} must be a positive integer; got {value!r}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"Seq2SeqTask label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
         if not hasattr(model, "generate"):
             raise ConfigError(f"Seq2SeqTask needs a model with a generate(...) method for free-running decoding; "
                               f"{type(model).__name__} has none")
@@ -170,6 +185,7 @@ class Seq2SeqTask(Task):
             TeacherForcingSchedule("constant", start=float(teacher_forcing))
         self.teacher_forcing, self.max_length = self.schedule.start, max_length
         self.beam_width, self.length_penalty = beam_width, length_penalty
+        self.label_smoothing = float(label_smoothing)
         self.declare_metrics({"bleu": metric("bleu", splits=("val", "test"))})
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
@@ -190,9 +206,19 @@ class Seq2SeqTask(Task):
                              f"got {list(logits.shape)}")
         real = y != PAD
         count = int(real.sum())
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=PAD,
-                               reduction="sum") / max(count, 1)
-        ctx.log("loss", loss.detach(), batch_size=count)
+        flat_logits, flat_y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        smoothing = self.label_smoothing if ctx.training else 0.0
+        if smoothing:
+            # the objective with smoothed targets; the plain cross-entropy is still what "loss" reports
+            loss = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum",
+                                   label_smoothing=smoothing) / max(count, 1)
+            ctx.log("smoothed_loss", loss.detach(), batch_size=count)
+            with torch.no_grad():
+                plain = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum") / max(count, 1)
+        else:
+            loss = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum") / max(count, 1)
+            plain = loss.detach()
+        ctx.log("loss", plain, batch_size=count)
         with torch.no_grad():
             correct = (logits.argmax(-1) == y) & real
             ctx.log("token_accuracy", correct.sum() / max(count, 1), batch_size=count)
