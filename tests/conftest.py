@@ -28,13 +28,6 @@ if os.environ.get("AN2DL_DATA_DIR"):
     os.environ["AN2DL_DATA_DIR"] = os.path.abspath(os.environ["AN2DL_DATA_DIR"])
 
 
-def pytest_collection_modifyitems(config, items):
-    """Long end-to-end tests (``slow``) first, each group in collection order: with ``-n 2`` the workers take
-    the long ones while both are free and fill the end with short tests, instead of one worker finishing a
-    long test alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
