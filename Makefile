@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 # pytest arguments; `make test PYTEST_ARGS="-k resume"` narrows the run.
-PYTEST_ARGS ?= -n 2 --durations=20
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=20
 
 .PHONY: demo test bench install install-dev lint clean
 
