@@ -209,12 +209,15 @@ class Seq2SeqTask(Task):
         flat_logits, flat_y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
         smoothing = self.label_smoothing if ctx.training else 0.0
         if smoothing:
-            # the objective with smoothed targets; the plain cross-entropy is still what "loss" reports
-            loss = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum",
-                                   label_smoothing=smoothing) / max(count, 1)
+            # one log-softmax for both: the objective (1 − ε)·(−log P[y]) + ε·mean_k(−log P[k]) (what
+            # F.cross_entropy(label_smoothing=ε) computes) and the plain −log P[y] that "loss" reports
+            low = flat_logits.dtype in (torch.float16, torch.bfloat16)  # autocast: the softmax in float32
+            logp = F.log_softmax(flat_logits.float() if low else flat_logits, dim=-1)
+            keep = flat_y != PAD
+            nll = -logp.gather(1, flat_y[:, None]).squeeze(1)[keep].sum()
+            loss = ((1 - smoothing) * nll - smoothing * logp.mean(-1)[keep].sum()) / max(count, 1)
             ctx.log("smoothed_loss", loss.detach(), batch_size=count)
-            with torch.no_grad():
-                plain = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum") / max(count, 1)
+            plain = nll.detach() / max(count, 1)
         else:
             loss = F.cross_entropy(flat_logits, flat_y, ignore_index=PAD, reduction="sum") / max(count, 1)
             plain = loss.detach()
