@@ -54,6 +54,8 @@ def test_gpt_learns_shakespeare_in_a_few_steps_and_predict_generates_like_char_l
         an2dl.run("gpt-shakespeare", [f"data.root={root}", *SETTINGS, "attention.prompt=RO☃"], runs_root=tmp_path)
     with pytest.raises(ConfigError, match="model.max_len must be at least data.seq_len = 64"):
         an2dl.run("gpt-shakespeare", [f"data.root={root}", *SETTINGS, "model.max_len=32"], runs_root=tmp_path)
+    with pytest.raises(ConfigError, match="model.attention must be one of fused, written; got 'flash'"):
+        an2dl.run("gpt-shakespeare", [f"data.root={root}", *SETTINGS, "model.attention=flash"], runs_root=tmp_path)
 
 
 @pytest.mark.slow

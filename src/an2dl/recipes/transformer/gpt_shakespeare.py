@@ -47,6 +47,7 @@ from ...data.text import Vocabulary
 from ...engine.optim import OptimizerSpec, ScheduleSpec
 from ...errors import ConfigError
 from ...models import get_model
+from ...nn.transformer import ATTENTION_BACKENDS
 from ...report.plots import figure, save_figure
 from ...tasks.sequence import LanguageModelTask
 from ..base import RunResult, register_recipe
@@ -118,6 +119,8 @@ class GPTShakespeare(CharLSTMShakespeare):
 
     def build(self, cfg: GPTShakespeareConfig) -> tuple[LanguageModelTask, DataSplits]:
         d, m = cfg.data, cfg.model
+        if m.attention not in ATTENTION_BACKENDS:
+            raise ConfigError(f"model.attention must be one of {', '.join(ATTENTION_BACKENDS)}; got {m.attention!r}")
         if cfg.stream_eval:
             raise ConfigError("stream_eval reads the text as one stream with a recurrent state; a GPT has none "
                               "(its context is max_len characters): leave stream_eval=false")
